@@ -1,0 +1,46 @@
+"""What the spiders yield: one PageItem per fetched page, one AdUnitItem per ad seen on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PageItem:
+    url: str
+    site: str
+    kind: str
+    region: str
+    target_url: str
+    status: int
+    fetched_at: str
+    content_hash: str
+    title: str
+    text: str
+    encoding: str = ""
+    rendered: bool = False
+    render_reason: str = ""
+    icp: str = ""
+    companies: list[str] = field(default_factory=list)
+    outlinks: list[str] = field(default_factory=list)
+    verdict: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AdUnitItem:
+    page_url: str
+    site: str
+    kind: str
+    region: str
+    position: str
+    ad_kind: str
+    text: str
+    fetched_at: str
+    content_hash: str
+    image_url: str = ""
+    landing_url: str = ""
+    advertiser: str = ""
+    frame_url: str = ""
+    rendered: bool = False
+    verdict: dict[str, Any] = field(default_factory=dict)

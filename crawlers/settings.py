@@ -1,0 +1,76 @@
+"""Scrapy settings of the jinjian crawlers: polite defaults for a government crawler.
+
+`jinjian crawl` passes its own values (store, targets, private-address policy) on top of these;
+`scrapy crawl <kind> -a url=...` from the repository root uses them as they are.
+"""
+
+import os
+
+BOT_NAME = "jinjian"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+USER_AGENT = "Mozilla/5.0 (compatible; jinjian/0.1; internet-finance ad monitoring)"
+ROBOTSTXT_OBEY = True
+
+# politeness: one request per host at a time, adaptive delay
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 10
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+# bounds on hostile content
+DOWNLOAD_TIMEOUT = int(os.environ.get("JINJIAN_DOWNLOAD_TIMEOUT", "30"))
+DOWNLOAD_MAXSIZE = int(os.environ.get("JINJIAN_MAX_PAGE_BYTES", str(8 * 1024 * 1024)))
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+REDIRECT_MAX_TIMES = 5
+RETRY_TIMES = 2
+DEPTH_LIMIT = 20  # a hard ceiling; each target's own max_depth is enforced by the spider
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+# JavaScript rendering only where a request asks for it (meta "playwright": True)
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "executable_path": os.environ.get("JINJIAN_CHROMIUM", "/usr/bin/chromium"),
+    "headless": True,
+    "args": [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ],
+}
+PLAYWRIGHT_MAX_CONTEXTS = 2
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = int(os.environ.get("JINJIAN_RENDER_TIMEOUT_MS", "20000"))
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawlers.middlewares.PrivateAddressGuard": 50,
+}
+ITEM_PIPELINES = {
+    "crawlers.pipelines.ClassifyPipeline": 300,
+    "crawlers.pipelines.StorePipeline": 800,
+}
+
+# jinjian's own settings
+JINJIAN_STORE = os.environ.get("JINJIAN_STORE", "./jinjian-data")
+JINJIAN_ALLOW_PRIVATE_ADDRESSES = False
+JINJIAN_MAX_AD_UNITS_PER_PAGE = 200
+JINJIAN_MAX_LINKS_PER_PAGE = 1000
+JINJIAN_MAX_IFRAMES_PER_PAGE = 20
+
+FEED_EXPORT_ENCODING = "utf-8"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+LOG_LEVEL = "INFO"

@@ -1,0 +1,232 @@
+"""The base spider every target kind shares: budgets, rendering on demand, ad units, frames."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from scrapy_playwright.page import PageMethod
+from twisted.python.failure import Failure
+
+from crawlers.extract import (
+    AdUnit,
+    content_hash,
+    extract_page,
+    frame_unit,
+    needs_render,
+    normalise_url,
+)
+from crawlers.items import AdUnitItem, PageItem
+from crawlers.urls import site_of
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class TargetState:
+    """One target of the run and what the spider has done for it."""
+
+    url: str
+    kind: str
+    region: str = ""
+    render: str = "auto"
+    max_pages: int = 200
+    max_depth: int = 3
+    site: str = ""
+    scheduled: int = 0
+    pages: int = 0
+    ads: int = 0
+    rendered: int = 0
+    errors: list[str] = field(default_factory=list)
+    bodies: dict[str, str] = field(default_factory=dict)  # body hash → first URL serving it
+
+    @property
+    def failed(self) -> bool:
+        return self.pages == 0
+
+
+class SiteSpider(scrapy.Spider):
+    """Crawl each target within its site, up to its page and depth budget."""
+
+    name = "base"
+    kind = "portal"
+    custom_settings: dict[str, Any] = {}
+
+    def __init__(self, targets: list[dict[str, Any]] | None = None, url: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if targets is None:
+            if not url:
+                raise ValueError(f"spider {self.name}: give targets=[...] or -a url=URL")
+            targets = [{"url": url, "kind": self.kind,
+                        **{k: kwargs[k] for k in ("region", "render") if k in kwargs},
+                        **{k: int(kwargs[k]) for k in ("max_pages", "max_depth") if k in kwargs}}]
+        self.targets = [
+            TargetState(**{k: v for k, v in t.items() if k in TargetState.__dataclass_fields__})
+            for t in targets
+        ]
+        for t in self.targets:
+            t.site = site_of(t.url)
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for request in self.start_requests():
+            yield request
+
+    def start_requests(self) -> Iterator[scrapy.Request]:
+        for index, target in enumerate(self.targets):
+            target.scheduled += 1
+            yield self._page_request(target.url, index, depth=0)
+
+    def _page_request(self, url: str, index: int, depth: int, **meta: Any) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.parse_page, errback=self.page_failed,
+            meta={"target": index, "page_depth": depth, **meta},
+        )
+
+    def _render_request(self, response: Response, index: int, reason: str) -> scrapy.Request:
+        static_units = response.meta.get("static_units")
+        return scrapy.Request(
+            response.url, callback=self.parse_page, errback=self.render_failed, dont_filter=True,
+            meta={
+                "target": index, "page_depth": response.meta.get("page_depth", 0),
+                "playwright": True,
+                "playwright_page_methods": [
+                    PageMethod("wait_for_load_state", "networkidle"),
+                    PageMethod("wait_for_timeout", 500),
+                ],
+                "render_reason": reason, "static_units": static_units,
+                "static_body": response.body, "static_status": response.status,
+                "static_encoding": getattr(response, "encoding", ""),
+            },
+        )
+
+    # --- callbacks -------------------------------------------------------------------------
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        index = response.meta["target"]
+        target = self.targets[index]
+        if not isinstance(response, TextResponse):
+            self.logger.info("not a text page, skipped: %s", response.url)
+            return
+        rendered = bool(response.meta.get("playwright"))
+        if not rendered:
+            # one document per content: "/" and "/index.html" are often the same page
+            body_hash = hashlib.sha256(response.body).hexdigest()
+            first = target.bodies.setdefault(body_hash, response.url)
+            if first != response.url:
+                self.crawler.stats.inc_value("jinjian/duplicate_content")
+                self.logger.info("same content as %s, not indexed twice: %s", first, response.url)
+                return
+        html = response.text
+        if not rendered and target.render != "never":
+            reason = "render: always" if target.render == "always" else needs_render(html)
+            if reason:
+                page = extract_page(html, response.url)
+                meta_units = [u.text for u in page.ad_units]
+                request = self._render_request(response, index, reason)
+                request.meta["static_units"] = meta_units
+                yield request
+                return
+        yield from self._emit(response, html, target, index, rendered=rendered)
+
+    def _emit(self, response: Response, html: str, target: TargetState, index: int, *,
+              rendered: bool, status: int | None = None, encoding: str = "") -> Iterator[Any]:
+        settings = self.crawler.settings
+        url = normalise_url(response.url)
+        page = extract_page(
+            html, url,
+            max_ad_units=settings.getint("JINJIAN_MAX_AD_UNITS_PER_PAGE"),
+            max_links=settings.getint("JINJIAN_MAX_LINKS_PER_PAGE"),
+            max_frames=settings.getint("JINJIAN_MAX_IFRAMES_PER_PAGE"),
+        )
+        fetched = now()
+        target.pages += 1
+        target.rendered += int(rendered)
+        yield PageItem(
+            url=url, site=site_of(url), kind=target.kind, region=target.region,
+            target_url=target.url, status=status or response.status, fetched_at=fetched,
+            content_hash=content_hash(page.title, page.text), title=page.title, text=page.text,
+            encoding=encoding or getattr(response, "encoding", ""), rendered=rendered,
+            render_reason=response.meta.get("render_reason", ""), icp=page.icp,
+            companies=page.companies, outlinks=page.links,
+        )
+        static_units = set(response.meta.get("static_units") or [])
+        for unit in page.ad_units:
+            if rendered and static_units and unit.text not in static_units:
+                unit.ad_kind = "script"
+            target.ads += 1
+            yield self._ad_item(unit, url, target, fetched, rendered=rendered)
+        for frame in page.frames:
+            yield scrapy.Request(
+                frame.url, callback=self.parse_frame, errback=self.frame_failed,
+                meta={"target": index, "page_url": url, "position": frame.position},
+                dont_filter=True,
+            )
+        depth = response.meta.get("page_depth", 0)
+        if depth < target.max_depth:
+            for link in page.links:
+                if target.scheduled >= target.max_pages:
+                    break
+                target.scheduled += 1
+                yield self._page_request(link, index, depth + 1)
+
+    def _ad_item(self, unit: AdUnit, page_url: str, target: TargetState, fetched: str, *,
+                 rendered: bool, frame_url: str = "") -> AdUnitItem:
+        return AdUnitItem(
+            page_url=page_url, site=site_of(page_url), kind=target.kind, region=target.region,
+            position=unit.position, ad_kind=unit.ad_kind, text=unit.text, fetched_at=fetched,
+            content_hash=unit.content_hash, image_url=unit.image_url,
+            landing_url=unit.landing_url, advertiser=unit.advertiser, frame_url=frame_url,
+            rendered=rendered,
+        )
+
+    def parse_frame(self, response: Response) -> Iterator[AdUnitItem]:
+        target = self.targets[response.meta["target"]]
+        if not isinstance(response, TextResponse):
+            return
+        unit = frame_unit(response.text, response.url, response.meta["position"])
+        if unit is not None:
+            target.ads += 1
+            yield self._ad_item(unit, response.meta["page_url"], target, now(), rendered=False,
+                                frame_url=response.url)
+
+    # --- failures: reported, never silently dropped ---------------------------------------
+
+    def page_failed(self, failure: Failure) -> None:
+        request = failure.request
+        target = self.targets[request.meta["target"]]
+        message = f"{request.url}: {failure.getErrorMessage() or failure.type.__name__}"
+        target.errors.append(message)
+        self.crawler.stats.inc_value("jinjian/page_errors")
+        self.logger.warning("page failed: %s", message)
+
+    def frame_failed(self, failure: Failure) -> None:
+        self.crawler.stats.inc_value("jinjian/frame_errors")
+        self.logger.warning("ad frame failed: %s: %s", failure.request.url,
+                            failure.getErrorMessage())
+
+    def render_failed(self, failure: Failure) -> Iterator[Any]:
+        """The browser failed: keep the statically fetched page rather than lose it."""
+        request = failure.request
+        meta = request.meta
+        index = meta["target"]
+        target = self.targets[index]
+        self.crawler.stats.inc_value("jinjian/render_errors")
+        message = f"{request.url}: rendering failed ({failure.getErrorMessage()})"
+        target.errors.append(message)
+        self.logger.warning(message)
+        encoding = meta.get("static_encoding") or "utf-8"
+        response = TextResponse(
+            url=request.url, body=meta["static_body"], encoding=encoding,
+            status=meta.get("static_status", 200), request=request,
+        )
+        yield from self._emit(response, response.text, target, index, rendered=False)

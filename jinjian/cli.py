@@ -1,0 +1,313 @@
+"""The `jinjian` command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections import Counter
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jinjian.config import settings
+
+app = typer.Typer(
+    name="jinjian", add_completion=False, no_args_is_help=True,
+    help="金鉴 — internet-finance ad and website surveillance.",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="store folder (embedded SQLite) or cluster URL; "
+                 "default $JINJIAN_STORE or ./jinjian-data"),
+]
+
+
+class Fmt(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear message, no traceback, and a non-zero exit status."""
+    sys.stderr.write(f"jinjian: {message}\n")
+    raise typer.Exit(code)
+
+
+def _store_location(store: str | None) -> str:
+    return store or settings().store
+
+
+def _open_store(store: str | None, *, create: bool) -> Any:
+    from indexer import StoreError, open_store
+
+    try:
+        return open_store(_store_location(store), create=create)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+# --- crawl / demo -----------------------------------------------------------------------------
+
+def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from crawlers.items import PageItem
+    from jinjian.config import log_dir
+    from jinjian.crawl import run_crawl
+
+    counts = Counter()
+    live = sys.stderr.isatty()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, disable=not live) as progress:
+        task = progress.add_task("crawling…", total=None)
+
+        def on_item(item: Any) -> None:
+            counts["pages" if isinstance(item, PageItem) else "ads"] += 1
+            counts["hits"] += len(item.verdict.get("categories", []))
+            progress.update(task, description=(
+                f"crawling: {counts['pages']} pages, {counts['ads']} ad units, "
+                f"{counts['hits']} category hits"))
+            if not live and (counts["pages"] + counts["ads"]) % 25 == 0:
+                err.print(f"… {counts['pages']} pages, {counts['ads']} ad units, "
+                          f"{counts['hits']} category hits")
+
+        report = run_crawl(targets, store, log_dir=log_dir(store), polite=polite,
+                           on_item=on_item)
+    return report
+
+
+def _print_run(report: Any, store: Any) -> None:
+    from indexer import HitQuery
+    from rules.categories import CATEGORIES
+
+    sites = {s.site for s in report.sites}
+    err.print(f"crawled {report.pages} pages and {report.ads} ad units from "
+              f"{len(report.sites)} targets in {report.started} – {report.finished}")
+    for site in report.failed_sites:
+        err.print(f"site failed: {site.url}: "
+                  f"{'; '.join(site.errors[:3]) or 'no page fetched'}")
+    hits = [h for h in store.hits(HitQuery()) if h.site in sites]
+    by_cat = Counter(h.category for h in hits)
+    by_site = Counter(h.site for h in hits)
+    table = Table(title="hits by category")
+    table.add_column("category")
+    table.add_column("slug")
+    table.add_column("name")
+    table.add_column("hits", justify="right")
+    for cid, cat in CATEGORIES.items():
+        table.add_row(str(cid), cat.slug, cat.name_zh, str(by_cat.get(cid, 0)))
+    out.print(table)
+    table = Table(title="hits by site")
+    table.add_column("site")
+    table.add_column("kind")
+    table.add_column("pages", justify="right")
+    table.add_column("ad units", justify="right")
+    table.add_column("hits", justify="right")
+    for s in report.sites:
+        table.add_row(s.site, s.kind, str(s.pages), str(s.ads), str(by_site.get(s.site, 0)))
+    out.print(table)
+    err.print(f"log: {report.log_file}")
+
+
+@app.command()
+def crawl(
+    targets: Annotated[Path, typer.Option("--targets", help="the targets YAML file")],
+    store: StoreOpt = None,
+) -> None:
+    """Crawl every target, classify each page and ad unit, and index the hits."""
+    from jinjian.targets import TargetsError, load_targets
+
+    try:
+        parsed = load_targets(targets)
+    except TargetsError as exc:
+        fail(str(exc))
+    location = _store_location(store)
+    with _open_store(location, create=True) as opened:
+        pass
+    report = _crawl_with_progress(parsed, location, polite=not parsed.allow_private_addresses)
+    with _open_store(location, create=True) as opened:
+        _print_run(report, opened)
+
+
+@app.command()
+def demo(
+    store: StoreOpt = None,
+    base_port: Annotated[int, typer.Option(
+        "--base-port", help="first loopback port of the demo sites (one port per site)")] = 18400,
+    serve_only: Annotated[bool, typer.Option(
+        "--serve-only", help="only serve the demo web until interrupted")] = False,
+) -> None:
+    """Serve the bundled demo web on loopback and run the whole pipeline on it."""
+    import time
+
+    from jinjian.demo.server import DemoWeb
+    from jinjian.targets import Target, TargetsFile, dump_targets
+
+    try:
+        web = DemoWeb.start(base_port)
+    except OSError as exc:
+        fail(f"{exc}; pick other ports with --base-port")
+    with web:
+        targets = [
+            Target(url=web.url(site.name), kind=site.kind,
+                   render=site.render, max_pages=50, max_depth=3)
+            for site in web.sites.values() if site.kind
+        ]
+        tf = TargetsFile(targets=targets, allow_private_addresses=True)
+        for site in web.sites.values():
+            err.print(f"demo site {site.name:<10} {site.base_url}")
+        if serve_only:
+            err.print("serving; Ctrl-C stops")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return
+        location = _store_location(store)
+        if "://" not in location:
+            Path(location).mkdir(parents=True, exist_ok=True)
+            (Path(location) / "demo-targets.yaml").write_text(
+                dump_targets(targets, allow_private_addresses=True), encoding="utf-8")
+        with _open_store(location, create=True):
+            pass
+        report = _crawl_with_progress(tf, location, polite=False)
+        with _open_store(location, create=True) as opened:
+            _print_run(report, opened)
+    err.print(f"done; see the hits with: jinjian hits --store {location}")
+
+
+# --- hits ------------------------------------------------------------------------------------
+
+HIT_COLUMNS = ["id", "category", "slug", "score", "status", "doc_type", "site", "kind", "url",
+               "landing_url", "first_seen", "last_seen", "evidence"]
+
+
+@app.command()
+def hits(
+    category: Annotated[int | None, typer.Option("--category", help="category id 1–9")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="registered domain (or host:port)")
+                    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="last seen on or after DATE "
+                                              "(YYYY-MM-DD)")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="review status")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="site kind")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="table | json | csv")] = Fmt.table,
+    limit: Annotated[int | None, typer.Option("--limit", help="at most N hits")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """List hits. json and csv write every matching hit unless --limit is given."""
+    from datetime import date
+
+    from indexer import HitQuery
+    from indexer.base import HIT_STATUSES
+    from jinjian.config import TARGET_KINDS
+
+    if category is not None and not 1 <= category <= 9:
+        fail(f"--category {category}: categories are 1 to 9")
+    if status is not None and status not in HIT_STATUSES:
+        fail(f"--status {status!r}: expected one of {', '.join(HIT_STATUSES)}")
+    if kind is not None and kind not in TARGET_KINDS:
+        fail(f"--kind {kind!r}: expected one of {', '.join(TARGET_KINDS)}")
+    if since is not None:
+        try:
+            date.fromisoformat(since[:10])
+        except ValueError:
+            fail(f"--since {since!r}: expected a date like 2026-12-01")
+    if limit is not None and limit < 0:
+        fail(f"--limit {limit}: must be 0 or more")
+    if fmt is Fmt.table and limit is None:
+        limit = 50
+    query = HitQuery(category=category, site=site, since=since, status=status, kind=kind,
+                     limit=limit)
+    with _open_store(store, create=False) as opened:
+        rows = list(opened.hits(query))
+        total = opened.count_hits(query)
+    if fmt is Fmt.json:
+        for h in rows:
+            sys.stdout.write(json.dumps(h.to_json(), ensure_ascii=False) + "\n")
+    elif fmt is Fmt.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(HIT_COLUMNS)
+        for h in rows:
+            d = h.to_json()
+            d["evidence"] = " | ".join(e["text"] for e in h.evidence)
+            writer.writerow(["" if d[c] is None else d[c] for c in HIT_COLUMNS])
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table(show_lines=False)
+        for col in ("id", "cat", "slug", "score", "status", "type", "site", "url", "evidence"):
+            table.add_column(col, overflow="fold")
+        for h in rows:
+            evidence = h.evidence[0]["text"] if h.evidence else ""
+            table.add_row(h.id, str(h.category), h.slug, f"{h.score:.2f}", h.status, h.doc_type,
+                          h.site, h.url, evidence[:80])
+        out.print(table)
+        err.print(f"{len(rows)} of {total} hits shown")
+
+
+# --- classify --------------------------------------------------------------------------------
+
+@app.command("classify")
+def classify_cmd(
+    in_: Annotated[str, typer.Option("--in", help="JSON lines {\"id\", \"text\"}; - for stdin")
+                   ] = "-",
+    out_: Annotated[str, typer.Option("--out", help="JSON lines out; - for stdout")] = "-",
+) -> None:
+    """Classify texts: JSON lines in, one verdict per line out."""
+    from nlp.classify import classify
+
+    try:
+        source = sys.stdin if in_ == "-" else open(in_, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        fail(f"{in_}: cannot read ({exc.strerror})")
+    try:
+        sink = sys.stdout if out_ == "-" else open(out_, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        fail(f"{out_}: cannot write ({exc.strerror})")
+    name = "<stdin>" if in_ == "-" else in_
+    bad = done = 0
+    try:
+        for lineno, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                err.print(f"{name}:{lineno}: not valid JSON ({exc.msg}); skipped")
+                bad += 1
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                err.print(f"{name}:{lineno}: no \"text\" string; skipped")
+                bad += 1
+                continue
+            verdict = classify(record["text"]).to_dict()
+            sink.write(json.dumps({"id": record.get("id"), **verdict}, ensure_ascii=False) + "\n")
+            done += 1
+    except UnicodeDecodeError as exc:
+        fail(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    finally:
+        if sink is not sys.stdout:
+            sink.close()
+        if source is not sys.stdin:
+            source.close()
+    if bad:
+        err.print(f"classified {done} lines; {bad} skipped")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The result of classifying one text: categories, scores and quotable evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One reason for a category: the sentence that carries it and what matched."""
+
+    category: int
+    text: str  # the sentence (or unit) quoted in a referral
+    source: str  # "rule:<rule id>" or "model"
+    span: tuple[int, int] | None = None  # matched span inside ``text``
+    legal_basis: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "text": self.text,
+            "source": self.source,
+            "span": list(self.span) if self.span else None,
+            "legal_basis": self.legal_basis,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Evidence:
+        span = d.get("span")
+        return cls(
+            category=int(d["category"]),
+            text=d["text"],
+            source=d["source"],
+            span=(int(span[0]), int(span[1])) if span else None,
+            legal_basis=d.get("legal_basis", ""),
+        )
+
+
+@dataclass
+class Verdict:
+    """Categories hit by one text, a score per category, and the evidence for each."""
+
+    categories: list[int] = field(default_factory=list)
+    scores: dict[int, float] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def evidence_for(self, category: int) -> list[Evidence]:
+        return [e for e in self.evidence if e.category == category]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "categories": sorted(self.categories),
+            "scores": {str(k): round(v, 4) for k, v in sorted(self.scores.items())},
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
