@@ -21,6 +21,7 @@ class PageItem:
     encoding: str = ""
     rendered: bool = False
     render_reason: str = ""
+    landing: bool = False  # an ad's landing page, fetched from the page that showed the ad
     icp: str = ""
     companies: list[str] = field(default_factory=list)
     outlinks: list[str] = field(default_factory=list)

@@ -49,7 +49,7 @@ class StorePipeline:
                 status_code=item.status,
                 extra={"rendered": item.rendered, "render_reason": item.render_reason,
                        "encoding": item.encoding, "companies": item.companies,
-                       "target_url": item.target_url},
+                       "target_url": item.target_url, "landing": item.landing},
             )
         else:
             doc = Document(

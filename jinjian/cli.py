@@ -90,31 +90,34 @@ def _print_run(report: Any, store: Any) -> None:
     from indexer import HitQuery
     from rules.categories import CATEGORIES
 
-    sites = {s.site for s in report.sites}
-    err.print(f"crawled {report.pages} pages and {report.ads} ad units from "
-              f"{len(report.sites)} targets in {report.started} – {report.finished}")
+    landings = sum(s.landings for s in report.sites)
+    err.print(f"crawled {report.pages} pages, {report.ads} ad units and {landings} ad landing "
+              f"pages from {len(report.sites)} targets in {report.started} – {report.finished}")
     for site in report.failed_sites:
-        err.print(f"site failed: {site.url}: "
-                  f"{'; '.join(site.errors[:3]) or 'no page fetched'}")
-    hits = [h for h in store.hits(HitQuery()) if h.site in sites]
+        err.print(f"site failed: {site.url}: {'; '.join(site.errors[:3]) or 'no page fetched'}")
+    hits = list(store.hits(HitQuery(since=report.started)))  # what this run saw
     by_cat = Counter(h.category for h in hits)
     by_site = Counter(h.site for h in hits)
     table = Table(title="hits by category")
-    table.add_column("category")
-    table.add_column("slug")
-    table.add_column("name")
+    for col in ("category", "slug", "name"):
+        table.add_column(col)
     table.add_column("hits", justify="right")
     for cid, cat in CATEGORIES.items():
         table.add_row(str(cid), cat.slug, cat.name_zh, str(by_cat.get(cid, 0)))
     out.print(table)
     table = Table(title="hits by site")
-    table.add_column("site")
-    table.add_column("kind")
-    table.add_column("pages", justify="right")
-    table.add_column("ad units", justify="right")
-    table.add_column("hits", justify="right")
+    for col in ("site", "kind"):
+        table.add_column(col)
+    for col in ("pages", "ad units", "landing pages", "hits"):
+        table.add_column(col, justify="right")
+    targeted = set()
     for s in report.sites:
-        table.add_row(s.site, s.kind, str(s.pages), str(s.ads), str(by_site.get(s.site, 0)))
+        targeted.add(s.site)
+        table.add_row(s.site, s.kind, str(s.pages), str(s.ads), str(s.landings),
+                      str(by_site.get(s.site, 0)))
+    for site, count in sorted(by_site.items()):
+        if site not in targeted:
+            table.add_row(site, "(advertiser)", "", "", "", str(count))
     out.print(table)
     err.print(f"log: {report.log_file}")
 

@@ -21,6 +21,7 @@ class SiteResult:
     pages: int
     ads: int
     rendered: int
+    landings: int
     errors: list[str]
 
     @property
@@ -108,7 +109,7 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         for t in spider.targets:
             report.sites.append(SiteResult(
                 url=t.url, site=t.site, kind=t.kind, pages=t.pages, ads=t.ads,
-                rendered=t.rendered, errors=list(t.errors),
+                rendered=t.rendered, landings=t.landings, errors=list(t.errors),
             ))
         for key, value in (crawler.stats.get_stats() or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):

@@ -44,7 +44,9 @@ class TargetState:
     pages: int = 0
     ads: int = 0
     rendered: int = 0
+    landings: int = 0  # ad landing pages fetched (on the advertisers' sites)
     errors: list[str] = field(default_factory=list)
+    landing_urls: set[str] = field(default_factory=set)
     bodies: dict[str, str] = field(default_factory=dict)  # body hash → first URL serving it
 
     @property
@@ -87,6 +89,7 @@ class SiteSpider(scrapy.Spider):
             yield self._page_request(target.url, index, depth=0)
 
     def _page_request(self, url: str, index: int, depth: int, **meta: Any) -> scrapy.Request:
+        """A page of the target's site, or (``landing=True``) an ad's landing page elsewhere."""
         return scrapy.Request(
             url, callback=self.parse_page, errback=self.page_failed,
             meta={"target": index, "page_depth": depth, **meta},
@@ -98,7 +101,7 @@ class SiteSpider(scrapy.Spider):
             response.url, callback=self.parse_page, errback=self.render_failed, dont_filter=True,
             meta={
                 "target": index, "page_depth": response.meta.get("page_depth", 0),
-                "playwright": True,
+                "landing": response.meta.get("landing", False), "playwright": True,
                 "playwright_page_methods": [
                     PageMethod("wait_for_load_state", "networkidle"),
                     PageMethod("wait_for_timeout", 500),
@@ -149,7 +152,11 @@ class SiteSpider(scrapy.Spider):
             max_frames=settings.getint("JINJIAN_MAX_IFRAMES_PER_PAGE"),
         )
         fetched = now()
-        target.pages += 1
+        landing = bool(response.meta.get("landing"))
+        if landing:
+            target.landings += 1
+        else:
+            target.pages += 1
         target.rendered += int(rendered)
         yield PageItem(
             url=url, site=site_of(url), kind=target.kind, region=target.region,
@@ -157,7 +164,7 @@ class SiteSpider(scrapy.Spider):
             content_hash=content_hash(page.title, page.text), title=page.title, text=page.text,
             encoding=encoding or getattr(response, "encoding", ""), rendered=rendered,
             render_reason=response.meta.get("render_reason", ""), icp=page.icp,
-            companies=page.companies, outlinks=page.links,
+            companies=page.companies, outlinks=page.links, landing=landing,
         )
         static_units = set(response.meta.get("static_units") or [])
         for unit in page.ad_units:
@@ -165,6 +172,10 @@ class SiteSpider(scrapy.Spider):
                 unit.ad_kind = "script"
             target.ads += 1
             yield self._ad_item(unit, url, target, fetched, rendered=rendered)
+            if not landing:
+                yield from self._landing_request(unit, index)
+        if landing:
+            return  # an advertiser's page: its own text and units, no further crawling
         for frame in page.frames:
             yield scrapy.Request(
                 frame.url, callback=self.parse_frame, errback=self.frame_failed,
@@ -178,6 +189,16 @@ class SiteSpider(scrapy.Spider):
                     break
                 target.scheduled += 1
                 yield self._page_request(link, index, depth + 1)
+
+    def _landing_request(self, unit: AdUnit, index: int) -> Iterator[scrapy.Request]:
+        """Fetch an ad's landing page once: the advertiser's own claims are evidence too."""
+        target = self.targets[index]
+        limit = self.crawler.settings.getint("JINJIAN_MAX_LANDING_PAGES_PER_TARGET")
+        if (unit.landing_url and unit.advertiser and unit.advertiser != target.site
+                and len(target.landing_urls) < limit
+                and unit.landing_url not in target.landing_urls):
+            target.landing_urls.add(unit.landing_url)
+            yield self._page_request(unit.landing_url, index, depth=0, landing=True)
 
     def _ad_item(self, unit: AdUnit, page_url: str, target: TargetState, fetched: str, *,
                  rendered: bool, frame_url: str = "") -> AdUnitItem:
@@ -198,6 +219,7 @@ class SiteSpider(scrapy.Spider):
             target.ads += 1
             yield self._ad_item(unit, response.meta["page_url"], target, now(), rendered=False,
                                 frame_url=response.url)
+            yield from self._landing_request(unit, response.meta["target"])
 
     # --- failures: reported, never silently dropped ---------------------------------------
 
