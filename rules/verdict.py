@@ -8,17 +8,20 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Evidence:
-    """One reason for a category: the sentence that carries it and what matched."""
+    """One reason for a category (or, with ``rule_set``, a screening rule such as a P2P red line):
+    the sentence that carries it and what matched."""
 
-    category: int
+    category: int  # 1–9; 0 for a screening match that is not an ad category
     text: str  # the sentence (or unit) quoted in a referral
     source: str  # "rule:<rule id>" or "model"
     span: tuple[int, int] | None = None  # matched span inside ``text``
     legal_basis: str = ""
+    rule_set: str = ""  # screening rule set ("p2p", "crowdfunding", …); "" for the nine categories
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "category": self.category,
+            **({"rule_set": self.rule_set} if self.rule_set else {}),
             "text": self.text,
             "source": self.source,
             "span": list(self.span) if self.span else None,
@@ -34,6 +37,7 @@ class Evidence:
             source=d["source"],
             span=(int(span[0]), int(span[1])) if span else None,
             legal_basis=d.get("legal_basis", ""),
+            rule_set=d.get("rule_set", ""),
         )
 
 
@@ -44,6 +48,7 @@ class Verdict:
     categories: list[int] = field(default_factory=list)
     scores: dict[int, float] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
+    screening: list[Evidence] = field(default_factory=list)  # screening-rule matches
 
     def evidence_for(self, category: int) -> list[Evidence]:
         return [e for e in self.evidence if e.category == category]
@@ -53,4 +58,5 @@ class Verdict:
             "categories": sorted(self.categories),
             "scores": {str(k): round(v, 4) for k, v in sorted(self.scores.items())},
             "evidence": [e.to_dict() for e in self.evidence],
+            **({"screening": [e.to_dict() for e in self.screening]} if self.screening else {}),
         }
