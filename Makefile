@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(BIN)/python -m pip install -q jieba_fast 2>/dev/null || echo "jieba_fast did not build; using jieba (same tokens, slower)"
 	@touch $(STAMP)
 
 demo: setup

@@ -308,6 +308,15 @@ def classify_cmd(
         err.print(f"classified {done} lines; {bad} skipped")
 
 
+def _register_subcommands() -> None:
+    from jinjian.cli_model import model_app
+
+    app.add_typer(model_app, name="model")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     app()
 

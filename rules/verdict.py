@@ -17,11 +17,13 @@ class Evidence:
     span: tuple[int, int] | None = None  # matched span inside ``text``
     legal_basis: str = ""
     rule_set: str = ""  # screening rule set ("p2p", "crowdfunding", …); "" for the nine categories
+    terms: tuple[str, ...] = ()  # for a model hit: the terms that contributed most
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "category": self.category,
             **({"rule_set": self.rule_set} if self.rule_set else {}),
+            **({"terms": list(self.terms)} if self.terms else {}),
             "text": self.text,
             "source": self.source,
             "span": list(self.span) if self.span else None,
@@ -38,6 +40,7 @@ class Evidence:
             span=(int(span[0]), int(span[1])) if span else None,
             legal_basis=d.get("legal_basis", ""),
             rule_set=d.get("rule_set", ""),
+            terms=tuple(d.get("terms", ())),
         )
 
 

@@ -1,0 +1,58 @@
+"""`jinjian model corpus|train|evaluate`: build the corpus, train the artefact, write the card."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+
+model_app = typer.Typer(help="The classifier: corpus, training, evaluation.", no_args_is_help=True)
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"jinjian: {message}\n")
+    raise typer.Exit(2)
+
+
+@model_app.command("corpus")
+def corpus_cmd() -> None:
+    """Rebuild nlp/corpus/corpus.jsonl from the written examples and their augmented variants."""
+    from collections import Counter
+
+    from nlp.corpus import CORPUS_FILE, CorpusError, build_corpus
+
+    try:
+        examples = build_corpus()
+    except CorpusError as exc:
+        _fail(str(exc))
+    splits = Counter(e.split for e in examples)
+    labels = Counter(c for e in examples for c in e.labels)
+    negatives = [e for e in examples if not e.labels]
+    print(f"{CORPUS_FILE}: {len(examples)} examples "
+          f"({', '.join(f'{s} {splits[s]}' for s in ('train', 'dev', 'test'))}); "
+          f"negatives {len(negatives)}, hard {sum(e.hard for e in negatives)}")
+    print("positives per category: " + ", ".join(f"{c}: {labels[c]}" for c in range(1, 10)))
+
+
+@model_app.command("train")
+def train_cmd() -> None:
+    """Train the artefact from nlp/corpus/corpus.jsonl (deterministic)."""
+    from nlp.corpus import CorpusError, corpus_hash, load_corpus
+    from nlp.model import MODEL_FILE, save, train
+
+    try:
+        examples = load_corpus()
+    except CorpusError as exc:
+        _fail(str(exc))
+    tr = [e for e in examples if e.split == "train"]
+    dv = [e for e in examples if e.split == "dev"]
+    if not tr or not dv:
+        _fail("the corpus has no train or no dev examples; run `jinjian model corpus`")
+    sys.stderr.write(f"training on {len(tr)} examples, tuning on {len(dv)}…\n")
+    model = train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
+                  [e.labels for e in dv], corpus_hash())
+    save(model)
+    size = MODEL_FILE.stat().st_size / 1e6
+    print(f"{MODEL_FILE}: {size:.1f} MB; thresholds "
+          + ", ".join(f"{c}: {t:.2f}" for c, t in model.thresholds.items()))

@@ -1,0 +1,63 @@
+"""Rule evidence and model scores combined per category into one Verdict.
+
+- A rule hit stands: the rules are the quotable, high-precision half. Its score is the larger of
+  the rule's score and the model's probability.
+- A model-only hit needs the category's tuned threshold; its evidence is the model's top
+  contributing terms and the sentence that carries most of them (source ``"model"``).
+- A unit the rule engine recognises as an anti-fraud or news text (its ``suppressed`` flag)
+  keeps the rules' empty answer: the model does not overrule that context.
+- Category 1 is judged on the whole unit by both halves; a unit with a risk warning cannot be a
+  model-only category-1 hit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nlp.model import CATEGORIES, Model
+from rules.normalize import split_sentences
+from rules.verdict import Evidence, Verdict
+
+RISK_WARNING_RE = re.compile(
+    r"投资有风险|理财有风险|理财需谨慎|理财须谨慎|投资需谨慎|投资须谨慎|市场有风险|风险提示|风险揭示|"
+    r"过往业绩不代表|不代表未来|可能损失本金|风险自担|产品有风险|基金有风险|谨慎投资|理性投资"
+)
+
+
+def fuse(rules: Verdict, text: str, model: Model | None, *, suppressed: bool = False) -> Verdict:
+    if model is None or suppressed or not text.strip():
+        return rules
+    X = model.features([text])  # noqa: N806
+    probs = model.probabilities([text], X)[0]
+    scores = dict(rules.scores)
+    categories = set(rules.categories)
+    evidence = list(rules.evidence)
+    for j, c in enumerate(CATEGORIES):
+        p = float(probs[j])
+        if c in categories:
+            scores[c] = max(scores.get(c, 0.0), p)
+            continue
+        if p < model.thresholds[c]:
+            continue
+        if c == 1 and RISK_WARNING_RE.search(text):
+            continue
+        terms = model.top_terms(X[0], c)
+        if not terms:
+            continue
+        categories.add(c)
+        scores[c] = p
+        evidence.append(_model_evidence(c, text, [t for t, _ in terms]))
+    return Verdict(categories=sorted(categories), scores=scores, evidence=evidence,
+                   screening=list(rules.screening))
+
+
+def _model_evidence(category: int, text: str, terms: list[str]) -> Evidence:
+    """The sentence carrying most of the top terms, quoted as written; the terms beside it."""
+    plain = [t.split(":", 1)[1] for t in terms]
+    best, best_score = None, -1
+    for s in split_sentences(text):
+        score = sum(1 for t in plain if t and t in s.norm)
+        if score > best_score:
+            best, best_score = s, score
+    quote = (best.text if best is not None else text.strip())[:200]
+    return Evidence(category=category, text=quote, source="model", terms=tuple(plain))
