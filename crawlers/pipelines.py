@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from pathlib import Path
+
 from scrapy import Spider
 from scrapy.crawler import Crawler
 
 from crawlers.items import AdUnitItem, PageItem
-from indexer import Document, Store, doc_id, open_store
+from indexer import Document, Store, StoreUnavailable, WriteReport, doc_id, open_store
+from indexer.spool import Spool, default_spool_dir
 from nlp.classify import classify
+
+logger = logging.getLogger(__name__)
 
 
 class ClassifyPipeline:
@@ -20,27 +27,123 @@ class ClassifyPipeline:
 
 
 class StorePipeline:
-    """Write documents and their hits through the Store interface."""
+    """Write documents and their hits through the Store interface, in batches.
 
-    def __init__(self, location: str, crawler: Crawler) -> None:
+    Every batch goes to a write-ahead spool on disk first and leaves it once the store has it.
+    While the store is unreachable, batches stay spooled; they are written, oldest first, when
+    it answers again (during this crawl, at its end, or at the start of the next one): nothing
+    crawled is lost. Documents the store refuses are logged, counted and kept in
+    ``SPOOL/rejected.jsonl``.
+
+    Settings: ``JINJIAN_STORE``; ``JINJIAN_SPOOL_DIR`` (default beside the store, see
+    ``indexer.spool.default_spool_dir``); ``JINJIAN_STORE_BATCH`` (documents per write, 100);
+    ``JINJIAN_STORE_RECONNECT`` (seconds between attempts to reach a lost store, 30).
+    """
+
+    def __init__(self, location: str, crawler: Crawler, *, batch_size: int = 100,
+                 spool_dir: str | None = None, reconnect_every: float = 30.0) -> None:
         self.location = location
         self.crawler = crawler
         self.store: Store | None = None
+        self.batch_size = max(1, batch_size)
+        self.spool = Spool(spool_dir or default_spool_dir(location))
+        self.reconnect_every = reconnect_every
+        self.buffer: list[tuple[Document, dict, str]] = []
+        self._last_attempt = float("-inf")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        return cls(crawler.settings.get("JINJIAN_STORE"), crawler)
+        s = crawler.settings
+        return cls(s.get("JINJIAN_STORE"), crawler, batch_size=s.getint("JINJIAN_STORE_BATCH", 100),
+                   spool_dir=s.get("JINJIAN_SPOOL_DIR") or None,
+                   reconnect_every=s.getfloat("JINJIAN_STORE_RECONNECT", 30.0))
+
+    # --- the store coming and going --------------------------------------------------------
+
+    def _connect(self) -> bool:
+        self._last_attempt = time.monotonic()
+        try:
+            self.store = open_store(self.location)
+        except StoreUnavailable as exc:
+            logger.warning("store unreachable, spooling to %s: %s", self.spool.dir, exc)
+            self.store = None
+            return False
+        return True
+
+    def _lose(self, exc: Exception) -> None:
+        logger.warning("store lost, spooling to %s: %s", self.spool.dir, exc)
+        self.crawler.stats.inc_value("jinjian/store/unreachable")
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Exception:  # noqa: BLE001 - it is gone already
+                pass
+        self.store = None
+        self._last_attempt = time.monotonic()
+
+    def _replay(self, keep: Path | None = None) -> bool:
+        assert self.store is not None
+        try:
+            report = self.spool.replay(self.store, keep=keep)
+        except StoreUnavailable as exc:
+            self._lose(exc)
+            return False
+        if report.written:
+            logger.info("wrote %d spooled documents to the store", report.written)
+            self.crawler.stats.inc_value("jinjian/store/replayed", report.written)
+        self._count_rejected(report)
+        return True
+
+    def _count_rejected(self, report: WriteReport) -> None:
+        for r in report.rejected:
+            logger.error("store refused document %s (%s): %s", r.doc_id, r.url, r.reason)
+        if report.rejected:
+            self.crawler.stats.inc_value("jinjian/store/rejected", len(report.rejected))
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        items, self.buffer = self.buffer, []
+        segment = self.spool.append(items)
+        if self.store is None and time.monotonic() - self._last_attempt >= self.reconnect_every:
+            self._connect()
+        if self.store is None or not self._replay(keep=segment):
+            self.crawler.stats.inc_value("jinjian/store/spooled", len(items))
+            return
+        try:
+            report = self.store.write_documents(items)
+        except StoreUnavailable as exc:
+            self._lose(exc)
+            self.crawler.stats.inc_value("jinjian/store/spooled", len(items))
+            return
+        self.spool.reject(items, report.rejected)
+        self._count_rejected(report)
+        self.spool.drop(segment)
+
+    # --- Scrapy ----------------------------------------------------------------------------
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        self.store = open_store(self.location)
+        if self._connect():
+            self._replay()
 
     def close_spider(self, spider: Spider | None = None) -> None:
+        self._flush()
+        if self.store is None:
+            self._connect()
+        if self.store is not None:
+            self._replay()
+        pending = self.spool.pending()
+        self.crawler.stats.set_value("jinjian/store/pending", pending)
+        if pending:
+            logger.warning("%d documents wait in %s; they are written when the store answers "
+                           "(at the next crawl, or with `jinjian index replay`)",
+                           pending, self.spool.dir)
         if self.store is not None:
             self.store.close()
+            self.store = None
 
     def process_item(self, item: PageItem | AdUnitItem, spider: Spider | None = None
                      ) -> PageItem | AdUnitItem:
-        assert self.store is not None
         if isinstance(item, PageItem):
             doc = Document(
                 id=doc_id(item.url), doc_type="page", url=item.url, site=item.site,
@@ -60,10 +163,11 @@ class StorePipeline:
                 image_url=item.image_url, ad_kind=item.ad_kind, position=item.position,
                 extra={"rendered": item.rendered, "frame_url": item.frame_url},
             )
-        self.store.write_document(doc, item.verdict, item.fetched_at)
+        self.buffer.append((doc, item.verdict, item.fetched_at))
         self.crawler.stats.inc_value(f"jinjian/items/{doc.doc_type}")
         hits = len(item.verdict.get("categories", []))
         if hits:
             self.crawler.stats.inc_value("jinjian/hits", hits)
+        if len(self.buffer) >= self.batch_size:
+            self._flush()
         return item
-

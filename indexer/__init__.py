@@ -4,21 +4,45 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.base import Document, Hit, HitQuery, Store, doc_id, hit_id
-from indexer.sqlite import SQLiteStore, StoreError
+from indexer.base import (
+    AuditEntry,
+    Document,
+    Hit,
+    HitQuery,
+    IllegalTransition,
+    Site,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    UnknownHit,
+    WriteReport,
+    doc_id,
+    hit_id,
+)
+from indexer.sqlite import SQLiteStore
 
 __all__ = [
-    "Document", "Hit", "HitQuery", "Store", "SQLiteStore", "StoreError", "doc_id", "hit_id",
-    "open_store",
+    "AuditEntry", "Document", "Hit", "HitQuery", "IllegalTransition", "Site", "Store",
+    "SQLiteStore", "StoreError", "StoreUnavailable", "UnknownHit", "WriteReport", "doc_id",
+    "hit_id", "open_store",
 ]
 
 
-def open_store(location: str | Path, *, create: bool = True) -> Store:
-    """Open the store at ``location``: a folder path (embedded SQLite) or a cluster URL."""
+def open_store(location: str | Path, *, create: bool = True, retries: int | None = None,
+               backoff: float | None = None) -> Store:
+    """Open the store at ``location``: a folder path (embedded SQLite) or the URL of an
+    Elasticsearch or OpenSearch cluster (``http(s)://[user:pass@]host:port[/index-prefix]``),
+    whose kind is found by asking the server.
+
+    ``retries`` and ``backoff`` (seconds, doubled each retry) bound how long a cluster request
+    is retried before ``StoreUnavailable``; defaults ``$JINJIAN_STORE_RETRIES`` (4) and
+    ``$JINJIAN_STORE_BACKOFF`` (0.5).
+    """
     text = str(location)
     if text.startswith(("http://", "https://")):
-        raise StoreError(
-            f"{text}: Elasticsearch/OpenSearch stores are not available in this version; "
-            "use a folder path for the embedded store"
-        )
+        from indexer.search import open_search_store
+
+        return open_search_store(text, create=create, retries=retries, backoff=backoff)
+    if "://" in text:
+        raise StoreError(f"{text}: a store is a folder path or an http(s):// cluster URL")
     return SQLiteStore(Path(text), create=create)

@@ -1,18 +1,60 @@
-"""The embedded default store: one SQLite file in WAL mode under the store folder."""
+"""The embedded default store: one SQLite file in WAL mode under the store folder.
+
+Schema versions: a store records its version in ``meta``; opening an older store upgrades it in
+one transaction (a crash mid-upgrade leaves the old version intact), and a newer one is refused.
+Full text: ``doc_text`` holds each document's jieba words (``indexer.text``), and the FTS5 table
+``doc_fts`` indexes them (external content, kept in step by triggers).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from indexer.base import Document, Hit, HitQuery, Store, hit_id
+from indexer import text as fulltext
+from indexer.base import (
+    AuditEntry,
+    Document,
+    DocumentVersion,
+    Hit,
+    HitQuery,
+    PreparedWrite,
+    Progress,
+    QueryError,
+    Rejected,
+    SiteRecord,
+    Store,
+    StoredDocument,
+    StoredHit,
+    StoreError,
+    StoreUnavailable,
+    UnknownHit,
+    WriteReport,
+    check_transition,
+    merge_document,
+    merge_hit,
+    merge_site,
+    normalise_time,
+    now,
+    public_evidence,
+    slug_of,
+    time_bounds,
+)
 
-SCHEMA_VERSION = 1
+__all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
-SCHEMA = """
+SCHEMA_VERSION = 2
+DB_NAME = "jinjian.sqlite3"
+
+# Version 1, as the first slice created it. A new store is created at version 1 and migrated, so
+# that every store, old or new, goes through the same migrations.
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
@@ -60,174 +102,643 @@ CREATE TABLE IF NOT EXISTS sites (
 );
 """
 
-DB_NAME = "jinjian.sqlite3"
+# Version 2: hits carry their document's filter fields (no join on the query path) and the
+# reviewer; version history, the append-only audit log, screening evidence, site operators and
+# FTS5 full text.
+SCHEMA_V2 = """
+ALTER TABLE documents ADD COLUMN screening TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE hits ADD COLUMN site TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN region TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN doc_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN url TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN landing_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN reviewed_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN reviewed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE hits ADD COLUMN text_n INTEGER;
+UPDATE hits SET (site, kind, region, doc_type, url, landing_url) = (
+    SELECT d.site, d.kind, d.region, d.doc_type, d.url, d.landing_url
+    FROM documents d WHERE d.id = hits.doc_id);
+DROP INDEX IF EXISTS hits_category;
+CREATE INDEX hits_category_seen ON hits(category, last_seen);
+CREATE INDEX hits_site_seen ON hits(site, last_seen);
+CREATE INDEX hits_status_seen ON hits(status, last_seen);
+CREATE INDEX hits_kind_seen ON hits(kind, last_seen);
+CREATE INDEX hits_region_seen ON hits(region, last_seen);
+CREATE INDEX hits_first_seen ON hits(first_seen);
+CREATE INDEX hits_doc ON hits(doc_id);
+ALTER TABLE sites ADD COLUMN operator TEXT NOT NULL DEFAULT '';
+CREATE TABLE document_versions (
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    n INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (doc_id, n)
+) WITHOUT ROWID;
+INSERT INTO document_versions (doc_id, n, content_hash, first_seen, last_seen)
+    SELECT id, 1, content_hash, first_seen, last_seen FROM documents;
+CREATE TABLE audit (
+    n INTEGER PRIMARY KEY,
+    hit_id TEXT NOT NULL REFERENCES hits(id),
+    at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    from_status TEXT NOT NULL,
+    to_status TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_hit ON audit(hit_id, n);
+CREATE TRIGGER audit_is_append_only_u BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_is_append_only_d BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE doc_text (
+    n INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL UNIQUE REFERENCES documents(id),
+    seg TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE doc_fts USING fts5(
+    seg, content='doc_text', content_rowid='n', tokenize='unicode61 remove_diacritics 0');
+CREATE TRIGGER doc_text_ai AFTER INSERT ON doc_text
+BEGIN INSERT INTO doc_fts (rowid, seg) VALUES (new.n, new.seg); END;
+CREATE TRIGGER doc_text_ad AFTER DELETE ON doc_text
+BEGIN INSERT INTO doc_fts (doc_fts, rowid, seg) VALUES ('delete', old.n, old.seg); END;
+CREATE TRIGGER doc_text_au AFTER UPDATE ON doc_text
+BEGIN
+    INSERT INTO doc_fts (doc_fts, rowid, seg) VALUES ('delete', old.n, old.seg);
+    INSERT INTO doc_fts (rowid, seg) VALUES (new.n, new.seg);
+END;
+CREATE VIRTUAL TABLE doc_vocab USING fts5vocab(doc_fts, 'row');
+"""
 
 
-class StoreError(Exception):
-    """The store cannot be opened or used; the message says which path and why."""
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script`` (executescript would commit the migration's transaction)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf.strip()
+            buf = ""
+
+
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA_V2):
+        conn.execute(statement)
+    rows = conn.execute("SELECT id, title, text FROM documents ORDER BY id").fetchall()
+    conn.executemany("INSERT INTO doc_text (doc_id, seg) VALUES (?, ?)",
+                     ((r[0], fulltext.segment(f"{r[1]}\n{r[2]}")) for r in rows))
+    conn.execute("UPDATE hits SET text_n = (SELECT t.n FROM doc_text t WHERE t.doc_id = hits.doc_id)")
+    conn.execute("CREATE INDEX hits_text_n ON hits(text_n)")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2}
+
+DOC_COLUMNS = ("id", "doc_type", "url", "site", "kind", "region", "title", "text",
+               "content_hash", "landing_url", "advertiser", "image_url", "ad_kind", "position",
+               "icp", "status_code", "extra", "screening", "fetched_at", "first_seen",
+               "last_seen")
+DENORM = ("site", "kind", "region", "doc_type", "url", "landing_url")
+
+
+def _is_lock(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 class SQLiteStore(Store):
-    """Documents, hits and sites in ``<path>/jinjian.sqlite3``."""
+    """Documents, hits, sites and audit in ``<path>/jinjian.sqlite3``."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True,
+                 timeout: float | None = None) -> None:
+        """``timeout``: seconds to wait for another writer (``$JINJIAN_SQLITE_BUSY_TIMEOUT``,
+        30); past it a write raises ``StoreUnavailable``."""
+        if timeout is None:
+            timeout = float(os.environ.get("JINJIAN_SQLITE_BUSY_TIMEOUT", "30"))
         self.path = Path(path)
+        self.location = str(path)
         db = self.path / DB_NAME
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path}: the store must be a folder, not a file")
         if not db.exists() and not create:
             raise StoreError(f"{self.path}: no store here (run `jinjian crawl` or `jinjian demo` first)")
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
         try:
-            self.conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+            self.conn = sqlite3.connect(db, timeout=timeout, isolation_level=None,
+                                        check_same_thread=False)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.executescript(SCHEMA)
+            self._upgrade(db)
+        except sqlite3.OperationalError as exc:
+            if _is_lock(exc):
+                raise StoreUnavailable(f"{db}: the store is locked ({exc})") from exc
+            raise StoreError(f"{db}: not a jinjian store ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{db}: not a jinjian store ({exc})") from exc
+
+    # --- schema ----------------------------------------------------------------------------
+
+    def _version(self) -> int:
+        has_meta = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            return 0
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self.conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-        elif int(row["value"]) > SCHEMA_VERSION:
+        return int(row[0]) if row else 0
+
+    def _upgrade(self, db: Path) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{db}: schema version {row['value']} is newer than this jinjian ({SCHEMA_VERSION})"
-            )
-
-    def close(self) -> None:
-        self.conn.close()
-
-    # --- writing -------------------------------------------------------------------------
-
-    def write_document(self, doc: Document, verdict: dict[str, Any], seen_at: str) -> None:
+                f"{db}: schema version {version} is newer than this jinjian ({SCHEMA_VERSION})")
+        if version == SCHEMA_VERSION:
+            return
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            c.execute(
-                """
-                INSERT INTO documents (id, doc_type, url, site, kind, region, title, text,
-                    content_hash, landing_url, advertiser, image_url, ad_kind, position, icp,
-                    status_code, extra, fetched_at, first_seen, last_seen)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                ON CONFLICT(id) DO UPDATE SET
-                    doc_type=excluded.doc_type, url=excluded.url, site=excluded.site,
-                    kind=excluded.kind, region=excluded.region, title=excluded.title,
-                    text=excluded.text, content_hash=excluded.content_hash,
-                    landing_url=excluded.landing_url, advertiser=excluded.advertiser,
-                    image_url=excluded.image_url, ad_kind=excluded.ad_kind,
-                    position=excluded.position, icp=excluded.icp,
-                    status_code=excluded.status_code, extra=excluded.extra,
-                    fetched_at=excluded.fetched_at, last_seen=excluded.last_seen
-                """,
-                (
-                    doc.id, doc.doc_type, doc.url, doc.site, doc.kind, doc.region, doc.title,
-                    doc.text, doc.content_hash, doc.landing_url, doc.advertiser, doc.image_url,
-                    doc.ad_kind, doc.position, doc.icp, doc.status_code,
-                    json.dumps(doc.extra, ensure_ascii=False), doc.fetched_at, seen_at, seen_at,
-                ),
-            )
-            c.execute(
-                """
-                INSERT INTO sites (site, kind, region, icp, first_seen, last_seen)
-                VALUES (?,?,?,?,?,?)
-                ON CONFLICT(site) DO UPDATE SET
-                    last_seen=excluded.last_seen,
-                    icp=CASE WHEN excluded.icp != '' THEN excluded.icp ELSE sites.icp END,
-                    region=CASE WHEN excluded.region != '' THEN excluded.region
-                                ELSE sites.region END
-                """,
-                (doc.site, doc.kind, doc.region, doc.icp, seen_at, seen_at),
-            )
-            scores = {int(k): float(v) for k, v in verdict.get("scores", {}).items()}
-            for raw in verdict.get("categories", []):
-                category = int(raw)
-                if not 1 <= category <= 9:
-                    raise ValueError(f"category {raw!r} is not one of 1–9")
-                evidence = [
-                    e for e in verdict.get("evidence", []) if int(e.get("category", 0)) == category
-                ]
-                c.execute(
-                    """
-                    INSERT INTO hits (id, doc_id, category, score, evidence, first_seen, last_seen)
-                    VALUES (?,?,?,?,?,?,?)
-                    ON CONFLICT(doc_id, category) DO UPDATE SET
-                        score=excluded.score, evidence=excluded.evidence,
-                        last_seen=excluded.last_seen
-                    """,
-                    (
-                        hit_id(doc.id, category), doc.id, category, scores.get(category, 0.0),
-                        json.dumps(evidence, ensure_ascii=False), seen_at, seen_at,
-                    ),
-                )
+            version = self._version()  # another process may have upgraded meanwhile
+            if version == 0:
+                for statement in _statements(SCHEMA_V1):
+                    c.execute(statement)
+                version = 1
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version + 1](c)
+                version += 1
+            c.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(version),))
+            c.execute("INSERT INTO meta (key, value) VALUES ('segmenter', ?) "
+                      "ON CONFLICT(key) DO NOTHING", (fulltext.SEGMENTER,))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
 
-    # --- reading -------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._version()
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def describe(self) -> str:
+        return f"SQLite store {self.path}"
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            c = self.conn
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_lock(exc):
+                    raise StoreUnavailable(f"{self.path}: the store is locked ({exc})") from exc
+                raise
+            try:
+                yield c
+                c.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                if _is_lock(exc):
+                    raise StoreUnavailable(f"{self.path}: the store is locked ({exc})") from exc
+                raise
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+
+    # --- rows ------------------------------------------------------------------------------
 
     @staticmethod
-    def _where(query: HitQuery) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        if query.category is not None:
-            clauses.append("h.category = ?")
-            args.append(query.category)
-        if query.site is not None:
-            clauses.append("d.site = ?")
-            args.append(query.site)
-        if query.kind is not None:
-            clauses.append("d.kind = ?")
-            args.append(query.kind)
-        if query.status is not None:
-            clauses.append("h.status = ?")
-            args.append(query.status)
-        if query.since is not None:
-            clauses.append("h.last_seen >= ?")
-            args.append(query.since)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+    def _doc_from_row(row: sqlite3.Row) -> Document:
+        fields = {k: row[k] for k in row.keys() if k not in ("first_seen", "last_seen")}
+        fields["extra"] = json.loads(fields["extra"])
+        fields["screening"] = json.loads(fields.get("screening") or "[]")
+        return Document(**fields)
 
-    def hits(self, query: HitQuery | None = None) -> Iterator[Hit]:
-        from rules.categories import slug
-
-        query = query or HitQuery()
-        where, args = self._where(query)
-        sql = (
-            "SELECT h.*, d.url, d.site, d.kind, d.doc_type, d.landing_url "
-            "FROM hits h JOIN documents d ON d.id = h.doc_id" + where +
-            " ORDER BY h.last_seen DESC, d.site, h.category, d.url, h.id"
-        )
-        if query.limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            args += [query.limit, query.offset]
-        for row in self.conn.execute(sql, args):
-            evidence = [
-                {"text": e["text"], "source": e["source"], **({"span": e["span"]} if e.get("span") else {}),
-                 **({"legal_basis": e["legal_basis"]} if e.get("legal_basis") else {})}
-                for e in json.loads(row["evidence"])
-            ]
-            yield Hit(
-                id=row["id"], doc_id=row["doc_id"], url=row["url"], site=row["site"],
-                kind=row["kind"], doc_type=row["doc_type"], landing_url=row["landing_url"],
-                category=row["category"], slug=slug(row["category"]), score=row["score"],
-                evidence=evidence, first_seen=row["first_seen"], last_seen=row["last_seen"],
-                status=row["status"],
-            )
-
-    def count_hits(self, query: HitQuery | None = None) -> int:
-        where, args = self._where(query or HitQuery())
-        sql = "SELECT COUNT(*) FROM hits h JOIN documents d ON d.id = h.doc_id" + where
-        return int(self.conn.execute(sql, args).fetchone()[0])
-
-    def document(self, document_id: str) -> Document | None:
+    def _stored_document(self, document_id: str) -> StoredDocument | None:
         row = self.conn.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
         if row is None:
             return None
-        fields = {k: row[k] for k in row.keys() if k not in ("first_seen", "last_seen")}
-        fields["extra"] = json.loads(fields["extra"])
-        return Document(**fields)
+        versions = [DocumentVersion(r[0], r[1], r[2]) for r in self.conn.execute(
+            "SELECT content_hash, first_seen, last_seen FROM document_versions "
+            "WHERE doc_id = ? ORDER BY n", (document_id,))]
+        return StoredDocument(self._doc_from_row(row), row["first_seen"], row["last_seen"],
+                              versions)
+
+    @staticmethod
+    def _stored_hit_from_row(row: sqlite3.Row, audit: list[AuditEntry]) -> StoredHit:
+        return StoredHit(
+            id=row["id"], doc_id=row["doc_id"], category=row["category"], score=row["score"],
+            evidence=json.loads(row["evidence"]), first_seen=row["first_seen"],
+            last_seen=row["last_seen"], status=row["status"], reviewed_at=row["reviewed_at"],
+            reviewed_by=row["reviewed_by"], audit=audit,
+        )
+
+    @staticmethod
+    def _hit_from_row(row: sqlite3.Row) -> Hit:
+        return Hit(
+            id=row["id"], doc_id=row["doc_id"], url=row["url"], site=row["site"],
+            kind=row["kind"], doc_type=row["doc_type"], landing_url=row["landing_url"],
+            category=row["category"], slug=slug_of(row["category"]), score=row["score"],
+            evidence=public_evidence(json.loads(row["evidence"])),
+            first_seen=row["first_seen"], last_seen=row["last_seen"], status=row["status"],
+            region=row["region"], reviewed_at=row["reviewed_at"],
+            reviewed_by=row["reviewed_by"],
+        )
+
+    @staticmethod
+    def _audit_from_row(row: sqlite3.Row) -> AuditEntry:
+        return AuditEntry(row["hit_id"], row["at"], row["user"], row["from_status"],
+                          row["to_status"], row["note"])
+
+    def _put_document(self, rec: StoredDocument) -> None:
+        d = rec.doc
+        values = (d.id, d.doc_type, d.url, d.site, d.kind, d.region, d.title, d.text,
+                  d.content_hash, d.landing_url, d.advertiser, d.image_url, d.ad_kind,
+                  d.position, d.icp, d.status_code, json.dumps(d.extra, ensure_ascii=False),
+                  json.dumps(d.screening, ensure_ascii=False), d.fetched_at, rec.first_seen,
+                  rec.last_seen)
+        updates = ", ".join(f"{c}=excluded.{c}" for c in DOC_COLUMNS[1:])
+        self.conn.execute(
+            f"INSERT INTO documents ({', '.join(DOC_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(DOC_COLUMNS))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}", values)
+
+    def _put_versions(self, document_id: str, versions: list[DocumentVersion],
+                      old: list[DocumentVersion]) -> None:
+        for n, v in enumerate(versions, 1):
+            if n <= len(old) and old[n - 1] == v:
+                continue
+            self.conn.execute(
+                "INSERT INTO document_versions (doc_id, n, content_hash, first_seen, last_seen) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(doc_id, n) DO UPDATE SET "
+                "content_hash=excluded.content_hash, first_seen=excluded.first_seen, "
+                "last_seen=excluded.last_seen",
+                (document_id, n, v.content_hash, v.first_seen, v.last_seen))
+
+    def _put_text(self, doc: Document) -> None:
+        self.conn.execute(
+            "INSERT INTO doc_text (doc_id, seg) VALUES (?, ?) "
+            "ON CONFLICT(doc_id) DO UPDATE SET seg=excluded.seg WHERE seg != excluded.seg",
+            (doc.id, fulltext.segment(f"{doc.title}\n{doc.text}")))
+
+    def _put_site(self, s: SiteRecord) -> None:
+        self.conn.execute(
+            "INSERT INTO sites (site, kind, region, icp, operator, first_seen, last_seen) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(site) DO UPDATE SET kind=excluded.kind, "
+            "region=excluded.region, icp=excluded.icp, operator=excluded.operator, "
+            "first_seen=excluded.first_seen, last_seen=excluded.last_seen",
+            (s.site, s.kind, s.region, s.icp, s.operator, s.first_seen, s.last_seen))
+
+    def _text_n(self, document_id: str) -> int | None:
+        row = self.conn.execute("SELECT n FROM doc_text WHERE doc_id = ?", (document_id,)).fetchone()
+        return row[0] if row else None
+
+    def _put_hit(self, h: StoredHit, doc: Document, text_n: int | None) -> None:
+        self.conn.execute(
+            "INSERT INTO hits (id, doc_id, category, score, evidence, first_seen, last_seen, "
+            "status, reviewed_at, reviewed_by, site, kind, region, doc_type, url, landing_url, "
+            "text_n) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+            "text_n=excluded.text_n, score=excluded.score, evidence=excluded.evidence, first_seen=excluded.first_seen, "
+            "last_seen=excluded.last_seen, status=excluded.status, "
+            "reviewed_at=excluded.reviewed_at, reviewed_by=excluded.reviewed_by, "
+            "site=excluded.site, kind=excluded.kind, region=excluded.region, "
+            "doc_type=excluded.doc_type, url=excluded.url, landing_url=excluded.landing_url",
+            (h.id, h.doc_id, h.category, h.score, json.dumps(h.evidence, ensure_ascii=False),
+             h.first_seen, h.last_seen, h.status, h.reviewed_at, h.reviewed_by, doc.site,
+             doc.kind, doc.region, doc.doc_type, doc.url, doc.landing_url, text_n))
+
+    def _site_record(self, site: str) -> SiteRecord | None:
+        row = self.conn.execute("SELECT * FROM sites WHERE site = ?", (site,)).fetchone()
+        return SiteRecord(**{k: row[k] for k in row.keys()}) if row else None
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _write_one(self, p: PreparedWrite) -> None:
+        c = self.conn
+        old = self._stored_document(p.doc.id)
+        merged, text_changed = merge_document(old, p)
+        doc = merged.doc
+        if old is None or merged != old:
+            self._put_document(merged)
+            self._put_versions(doc.id, merged.versions, old.versions if old else [])
+        if text_changed:
+            self._put_text(doc)
+        if old is not None and any(getattr(doc, f) != getattr(old.doc, f) for f in DENORM):
+            c.execute("UPDATE hits SET site=?, kind=?, region=?, doc_type=?, url=?, "
+                      "landing_url=? WHERE doc_id=?",
+                      (*(getattr(doc, f) for f in DENORM), doc.id))
+        old_site = self._site_record(doc.site)
+        site = merge_site(old_site, doc, p.seen_at)
+        if site != old_site:
+            self._put_site(site)
+        text_n = self._text_n(doc.id) if p.hits else None
+        for category, score, evidence in p.hits:
+            row = c.execute("SELECT * FROM hits WHERE doc_id = ? AND category = ?",
+                            (doc.id, category)).fetchone()
+            old_hit = self._stored_hit_from_row(row, []) if row else None
+            hit = merge_hit(old_hit, doc.id, category, score, evidence, p.seen_at)
+            if hit != old_hit:
+                self._put_hit(hit, doc, text_n)
+
+    def _write_prepared(self, items: list[PreparedWrite]) -> WriteReport:
+        report = WriteReport()
+        with self._transaction() as c:
+            for p in items:
+                c.execute("SAVEPOINT one_document")
+                try:
+                    self._write_one(p)
+                except (sqlite3.IntegrityError, ValueError, TypeError) as exc:
+                    c.execute("ROLLBACK TO one_document")
+                    report.rejected.append(Rejected(p.doc.id, p.doc.url, str(exc)))
+                else:
+                    report.written += 1
+                c.execute("RELEASE one_document")
+        return report
+
+    # --- reading ---------------------------------------------------------------------------
+
+    RARE_TEXT = 3000  # a word in fewer documents than this: list its documents first
+
+    def _text_clause(self, text: str) -> tuple[str, list[Any]]:
+        """A full-text condition on hits. A rare word: its documents are listed from FTS5 and
+        their hits looked up. A common one: hits are walked in the order asked for and each is
+        checked against FTS5, so that a page of 50 stops after about 50 / frequency hits."""
+        groups = fulltext.query_groups(text)
+        if not groups:
+            return "0", []
+        expression = fulltext.fts5_query(groups)
+        words = sorted({w for g in groups for alt in g for w in alt})
+        counts = dict(self.conn.execute(
+            f"SELECT term, doc FROM doc_vocab WHERE term IN ({', '.join('?' * len(words))})",
+            words).fetchall())
+        estimate = min(sum(min(counts.get(w, 0) for w in alt) for alt in g) for g in groups)
+        if estimate < self.RARE_TEXT:
+            return "h.text_n IN (SELECT rowid FROM doc_fts WHERE doc_fts MATCH ?)", [expression]
+        return ("EXISTS (SELECT 1 FROM doc_fts WHERE doc_fts MATCH ? AND "
+                "doc_fts.rowid = h.text_n)", [expression])
+
+    def _where(self, query: HitQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        for name in ("category", "site", "kind", "region", "doc_type"):
+            value = getattr(query, name)
+            if value is not None:
+                clauses.append(f"h.{name} = ?")
+                args.append(value)
+        statuses = query.statuses()
+        if statuses is not None:
+            clauses.append(f"h.status IN ({', '.join('?' * len(statuses))})")
+            args += statuses
+        lo, hi = time_bounds(query.since, query.until)
+        if lo is not None:
+            clauses.append("h.last_seen >= ?")
+            args.append(lo)
+        if hi is not None:
+            clauses.append("h.last_seen < ?")
+            args.append(hi)
+        if query.text is not None and query.text.strip():
+            clause, more = self._text_clause(query.text)
+            clauses.append(clause)
+            args += more
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> Iterator[sqlite3.Row]:
+        """Rows in chunks, holding the lock only while fetching."""
+        with self._lock:
+            cursor = self.conn.execute(sql, args)
+            chunk = cursor.fetchmany(1000)
+        while chunk:
+            yield from chunk
+            with self._lock:
+                chunk = cursor.fetchmany(1000)
+
+    def hits(self, query: HitQuery | None = None) -> Iterator[Hit]:
+        query = (query or HitQuery()).checked()
+        with self._lock:
+            where, args = self._where(query)
+        direction = "DESC" if query.descending else "ASC"
+        sql = (f"SELECT h.* FROM hits h{where} ORDER BY h.{query.sort} {direction}, "
+               "h.site, h.category, h.url, h.id")
+        if query.limit is not None or query.offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if query.limit is None else query.limit, query.offset]
+        for row in self._rows(sql, args):
+            yield self._hit_from_row(row)
+
+    def count_hits(self, query: HitQuery | None = None) -> int:
+        with self._lock:
+            where, args = self._where((query or HitQuery()).checked())
+            return int(self.conn.execute(f"SELECT COUNT(*) FROM hits h{where}", args).fetchone()[0])
+
+    def aggregate(self, by: str, query: HitQuery | None = None) -> list[tuple[Any, int]]:
+        keys = {"category": "h.category", "site": "h.site", "kind": "h.kind",
+                "region": "h.region", "status": "h.status", "doc_type": "h.doc_type",
+                "day": "substr(h.first_seen, 1, 10)"}
+        if by not in keys:
+            raise QueryError(f"aggregate by {by!r}: expected one of {', '.join(keys)}")
+        with self._lock:
+            where, args = self._where((query or HitQuery()).checked())
+            rows = self.conn.execute(
+                f"SELECT {keys[by]} AS k, COUNT(*) FROM hits h{where} GROUP BY k", args
+            ).fetchall()
+        pairs = [(r[0], int(r[1])) for r in rows]
+        if by == "day":
+            return sorted(pairs)
+        return sorted(pairs, key=lambda kv: (-kv[1], kv[0]))
+
+    def stored_hit(self, hit: str) -> StoredHit | None:
+        with self._lock:
+            row = self.conn.execute("SELECT * FROM hits WHERE id = ?", (hit,)).fetchone()
+            if row is None:
+                return None
+            return self._stored_hit_from_row(row, self.audit(hit))
+
+    def hit(self, hit: str) -> Hit | None:
+        with self._lock:
+            row = self.conn.execute("SELECT * FROM hits WHERE id = ?", (hit,)).fetchone()
+        return self._hit_from_row(row) if row else None
+
+    def document_record(self, document_id: str) -> StoredDocument | None:
+        with self._lock:
+            return self._stored_document(document_id)
 
     def count_documents(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+        with self._lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def _screened_documents(self, site: str) -> list[Document]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT * FROM documents WHERE site = ? AND screening != '[]' ORDER BY url, id",
+                (site,)).fetchall()
+        return [self._doc_from_row(r) for r in rows]
+
+    # --- review ----------------------------------------------------------------------------
+
+    def transition(self, hit: str, to_status: str, *, user: str, note: str = "",
+                   at: str | None = None) -> AuditEntry:
+        when = normalise_time(at) if at else now()
+        with self._transaction() as c:
+            row = c.execute("SELECT status FROM hits WHERE id = ?", (hit,)).fetchone()
+            if row is None:
+                raise UnknownHit(f"hit {hit}: no such hit in {self.path}")
+            check_transition(hit, row["status"], to_status)
+            c.execute("UPDATE hits SET status=?, reviewed_at=?, reviewed_by=? WHERE id=?",
+                      (to_status, when, user, hit))
+            entry = AuditEntry(hit, when, user, row["status"], to_status, note)
+            c.execute("INSERT INTO audit (hit_id, at, user, from_status, to_status, note) "
+                      "VALUES (?,?,?,?,?,?)", (hit, when, user, row["status"], to_status, note))
+        return entry
+
+    def audit(self, hit: str | None = None) -> list[AuditEntry]:
+        with self._lock:
+            if hit is None:
+                rows = self.conn.execute("SELECT * FROM audit ORDER BY n").fetchall()
+            else:
+                rows = self.conn.execute("SELECT * FROM audit WHERE hit_id = ? ORDER BY n",
+                                         (hit,)).fetchall()
+        return [self._audit_from_row(r) for r in rows]
+
+    # --- sites -----------------------------------------------------------------------------
+
+    def site_records(self, site: str | None = None) -> list[SiteRecord]:
+        with self._lock:
+            if site is None:
+                rows = self.conn.execute("SELECT * FROM sites ORDER BY site").fetchall()
+            else:
+                rows = self.conn.execute("SELECT * FROM sites WHERE site = ?", (site,)).fetchall()
+        return [SiteRecord(**{k: r[k] for k in r.keys()}) for r in rows]
+
+    def _site_stats(self, site: str | None = None
+                    ) -> dict[str, list[tuple[int, str, int, float]]]:
+        sql = "SELECT site, category, status, COUNT(*), MAX(score) FROM hits"
+        args: list[Any] = []
+        if site is not None:
+            sql += " WHERE site = ?"
+            args.append(site)
+        out: dict[str, list[tuple[int, str, int, float]]] = {}
+        with self._lock:
+            for r in self.conn.execute(sql + " GROUP BY site, category, status", args):
+                out.setdefault(r[0], []).append((int(r[1]), r[2], int(r[3]), float(r[4])))
+        return out
+
+    def set_site_info(self, site: str, *, icp: str | None = None,
+                      operator: str | None = None) -> None:
+        with self._transaction() as c:
+            old = self._site_record(site)
+            if old is None:
+                raise StoreError(f"site {site}: no such site in {self.path}")
+            c.execute("UPDATE sites SET icp=?, operator=? WHERE site=?",
+                      (old.icp if icp is None else icp,
+                       old.operator if operator is None else operator, site))
+
+    # --- moving a store ----------------------------------------------------------------------
+
+    def export_documents(self) -> Iterator[StoredDocument]:
+        last = ""
+        while True:
+            with self._lock:
+                rows = self.conn.execute(
+                    "SELECT * FROM documents WHERE id > ? ORDER BY id LIMIT 500", (last,)
+                ).fetchall()
+                if not rows:
+                    return
+                ids = [r["id"] for r in rows]
+                versions: dict[str, list[DocumentVersion]] = {}
+                for v in self.conn.execute(
+                        "SELECT * FROM document_versions WHERE doc_id IN "
+                        f"({', '.join('?' * len(ids))}) ORDER BY doc_id, n", ids):
+                    versions.setdefault(v["doc_id"], []).append(
+                        DocumentVersion(v["content_hash"], v["first_seen"], v["last_seen"]))
+            for r in rows:
+                yield StoredDocument(self._doc_from_row(r), r["first_seen"], r["last_seen"],
+                                     versions.get(r["id"], []))
+            last = ids[-1]
+
+    def export_hits(self) -> Iterator[StoredHit]:
+        last = ""
+        while True:
+            with self._lock:
+                rows = self.conn.execute(
+                    "SELECT * FROM hits WHERE id > ? ORDER BY id LIMIT 500", (last,)).fetchall()
+                if not rows:
+                    return
+                ids = [r["id"] for r in rows]
+                audit: dict[str, list[AuditEntry]] = {}
+                for a in self.conn.execute(
+                        f"SELECT * FROM audit WHERE hit_id IN ({', '.join('?' * len(ids))}) "
+                        "ORDER BY n", ids):
+                    audit.setdefault(a["hit_id"], []).append(self._audit_from_row(a))
+            for r in rows:
+                yield self._stored_hit_from_row(r, audit.get(r["id"], []))
+            last = ids[-1]
+
+    def import_records(self, documents: Sequence[StoredDocument] = (),
+                       hits: Sequence[StoredHit] = (), sites: Sequence[SiteRecord] = ()
+                       ) -> WriteReport:
+        report = WriteReport()
+        with self._transaction() as c:
+            for s in sites:
+                self._put_site(s)
+                report.written += 1
+            for rec in documents:
+                old = self._stored_document(rec.doc.id)
+                self._put_document(rec)
+                self._put_versions(rec.doc.id, rec.versions, old.versions if old else [])
+                self._put_text(rec.doc)
+                report.written += 1
+            for h in hits:
+                row = c.execute("SELECT * FROM documents WHERE id = ?", (h.doc_id,)).fetchone()
+                if row is None:
+                    report.rejected.append(Rejected(h.doc_id, "", f"hit {h.id}: no document"))
+                    continue
+                self._put_hit(h, self._doc_from_row(row), self._text_n(h.doc_id))
+                known = {(a.at, a.user, a.from_status, a.to_status, a.note)
+                         for a in self.audit(h.id)}
+                for a in h.audit:
+                    if (a.at, a.user, a.from_status, a.to_status, a.note) not in known:
+                        c.execute("INSERT INTO audit (hit_id, at, user, from_status, to_status, "
+                                  "note) VALUES (?,?,?,?,?,?)",
+                                  (h.id, a.at, a.user, a.from_status, a.to_status, a.note))
+                report.written += 1
+        return report
+
+    def reindex(self, progress: Progress | None = None) -> dict[str, Any]:
+        """Re-segment every document and rebuild FTS5, a batch per transaction: readers keep
+        reading (WAL) and writers wait at most one batch."""
+        total = self.count_documents()
+        done = changed = 0
+        last = ""
+        while True:
+            with self._transaction() as c:
+                rows = c.execute("SELECT d.id, d.title, d.text, t.seg FROM documents d "
+                                 "LEFT JOIN doc_text t ON t.doc_id = d.id WHERE d.id > ? "
+                                 "ORDER BY d.id LIMIT 2000", (last,)).fetchall()
+                for r in rows:
+                    seg = fulltext.segment(f"{r['title']}\n{r['text']}")
+                    if seg != r["seg"]:
+                        c.execute("INSERT INTO doc_text (doc_id, seg) VALUES (?, ?) "
+                                  "ON CONFLICT(doc_id) DO UPDATE SET seg=excluded.seg",
+                                  (r["id"], seg))
+                        changed += 1
+            if not rows:
+                break
+            done += len(rows)
+            last = rows[-1]["id"]
+            if progress:
+                progress(f"documents {done}/{total}", done)
+        with self._transaction() as c:
+            c.execute("INSERT INTO doc_fts (doc_fts) VALUES ('optimize')")
+            c.execute("INSERT INTO meta (key, value) VALUES ('segmenter', ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                      (fulltext.SEGMENTER,))
+        with self._lock:
+            self.conn.execute("ANALYZE")
+        return {"documents": done, "resegmented": changed}

@@ -1,0 +1,127 @@
+"""A write-ahead spool on disk: crawl writes wait here until the store has them.
+
+Each batch is appended (and fsynced) to the spool before it is sent to the store, and dropped
+from the spool once the store confirmed it. When the store is unreachable the batches stay, and
+are written, in order, the next time the store answers, in this crawl or the next one. Writes
+are idempotent, so a batch replayed twice (after a crash between write and drop) changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from indexer.base import Document, Rejected, Store, WriteReport
+
+Item = tuple[Document, dict[str, Any], str]
+
+
+def default_spool_dir(location: str) -> Path:
+    """Where the spool of a store lives: ``STORE/spool`` beside an embedded store; for a
+    cluster ``$JINJIAN_SPOOL_DIR`` or ``./jinjian-spool``, one folder per cluster and prefix."""
+    if not location.startswith(("http://", "https://")):
+        return Path(location) / "spool"
+    root = Path(os.environ.get("JINJIAN_SPOOL_DIR", "jinjian-spool"))
+    parts = urlsplit(location)
+    name = f"{parts.hostname}_{parts.port or ''}_{parts.path.strip('/') or 'jinjian'}"
+    digest = hashlib.sha256(location.encode()).hexdigest()[:8]
+    return root / f"{name}-{digest}"
+
+
+def _encode(item: Item) -> str:
+    doc, verdict, seen_at = item
+    return json.dumps({"doc": doc.to_json(), "verdict": verdict, "seen_at": seen_at},
+                      ensure_ascii=False)
+
+
+class Spool:
+    """Batches of (document, verdict, seen_at) not yet confirmed by the store."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.dir = Path(directory)
+
+    def _segments(self) -> list[Path]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(self.dir.glob("batch-*.jsonl"))
+
+    def append(self, items: list[Item]) -> Path:
+        """Write a batch durably; returns its segment, to drop once the store has it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"batch-{time.time_ns():020d}-{os.getpid()}.jsonl"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for item in items:
+                f.write(_encode(item) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # a segment is whole or absent
+        return path
+
+    @staticmethod
+    def drop(segment: Path) -> None:
+        segment.unlink(missing_ok=True)
+
+    def pending(self) -> int:
+        """How many items wait in the spool."""
+        total = 0
+        for seg in self._segments():
+            with open(seg, encoding="utf-8") as f:
+                total += sum(1 for line in f if line.strip())
+        return total
+
+    @staticmethod
+    def read(segment: Path) -> Iterator[Item]:
+        with open(segment, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    d = json.loads(line)
+                    yield Document.from_json(d["doc"]), d["verdict"], d["seen_at"]
+
+    def replay(self, store: Store, *, keep: Path | None = None) -> WriteReport:
+        """Write every spooled batch (oldest first) to ``store``, dropping each once written.
+
+        Raises ``StoreUnavailable`` if the store goes away again; what is left stays spooled.
+        ``keep`` names a segment not to replay (the batch being written right now).
+        Documents the store refuses are moved to ``rejected.jsonl`` with the reason.
+        """
+        report = WriteReport()
+        segments = [s for s in self._segments() if s != keep]
+        if not segments:
+            return report
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another process is replaying this spool
+                return report
+            for seg in segments:
+                if not seg.exists():
+                    continue
+                items = list(self.read(seg))
+                result = store.write_documents(items)
+                self.reject(items, result.rejected)
+                report.add(result)
+                self.drop(seg)
+        return report
+
+    def reject(self, items: list[Item], rejected: list[Rejected]) -> None:
+        """Keep refused documents, with why, in ``rejected.jsonl`` for someone to look at."""
+        if not rejected:
+            return
+        reasons = {r.doc_id: r.reason for r in rejected}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "rejected.jsonl", "a", encoding="utf-8") as f:
+            for item in items:
+                if item[0].id in reasons:
+                    record = json.loads(_encode(item))
+                    record["reason"] = reasons[item[0].id]
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")

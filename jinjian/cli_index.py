@@ -1,0 +1,131 @@
+"""`jinjian index …`: move a store between backends, rebuild its indices, replay its spool.
+
+Registered on the main app with ``app.add_typer(index_app, name="index")``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+index_app = typer.Typer(
+    name="index", add_completion=False, no_args_is_help=True,
+    help="Copy a store to another backend, reindex it, or write its spool.",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="store folder (embedded SQLite) or cluster URL; "
+                 "default $JINJIAN_STORE or ./jinjian-data"),
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    sys.stderr.write(f"jinjian: {message}\n")
+    raise typer.Exit(code)
+
+
+def _location(store: str | None) -> str:
+    from jinjian.config import settings
+
+    return store or settings().store
+
+
+def _open(location: str, *, create: bool) -> Any:
+    from indexer import StoreError, open_store
+
+    try:
+        return open_store(location, create=create)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+class _Ticker:
+    """Progress on stderr, at most every second."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, what: str, count: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            self.last = now
+            err.print(f"… {what}: {count}")
+
+
+@index_app.command("copy")
+def copy_cmd(
+    from_: Annotated[str, typer.Option("--from", help="the store to copy (folder or URL)")],
+    to: Annotated[str, typer.Option("--to", help="an empty store to copy into (folder or URL)")],
+) -> None:
+    """Copy everything (documents, versions, hits, review status, audit, sites) to another store."""
+    from indexer import StoreError
+    from indexer.copy import copy_store
+
+    if from_.rstrip("/") == to.rstrip("/"):
+        _fail(f"--from and --to are the same store ({from_})")
+    with _open(from_, create=False) as source, _open(to, create=True) as target:
+        started = time.monotonic()
+        try:
+            report = copy_store(source, target, progress=_Ticker())
+        except StoreError as exc:
+            _fail(str(exc))
+        err.print(f"copied {report.documents} documents, {report.hits} hits "
+                  f"({report.audit} audit entries) and {report.sites} sites from "
+                  f"{source.describe()} to {target.describe()} in "
+                  f"{time.monotonic() - started:.1f} s")
+
+
+@index_app.command("reindex")
+def reindex_cmd(store: StoreOpt = None) -> None:
+    """Rebuild the store's indices while it stays readable.
+
+    A cluster gets new versioned indices behind its aliases; SQLite its full-text index.
+    """
+    from indexer import StoreError
+
+    with _open(_location(store), create=False) as opened:
+        started = time.monotonic()
+        try:
+            result = opened.reindex(progress=_Ticker())
+        except StoreError as exc:
+            _fail(str(exc))
+        parts = ", ".join(f"{k} {v}" for k, v in result.items()
+                          if isinstance(v, int) and not isinstance(v, bool))
+        err.print(f"reindexed {opened.describe()}: {parts} in "
+                  f"{time.monotonic() - started:.1f} s")
+        if isinstance(result.get("indices"), dict):
+            err.print("now serving: " + ", ".join(result["indices"].values()))
+        if result.get("rejected"):
+            _fail(f"{len(result['rejected'])} records refused, first: {result['rejected'][0]}", 1)
+
+
+@index_app.command("replay")
+def replay_cmd(
+    store: StoreOpt = None,
+    spool: Annotated[str | None, typer.Option(
+        "--spool", help="spool folder (default: the store's, see `jinjian crawl`)")] = None,
+) -> None:
+    """Write what a crawl spooled while the store was unreachable."""
+    from indexer import StoreError
+    from indexer.spool import Spool, default_spool_dir
+
+    location = _location(store)
+    pending = Spool(spool or default_spool_dir(location))
+    waiting = pending.pending()
+    if not waiting:
+        err.print(f"nothing spooled in {pending.dir}")
+        return
+    with _open(location, create=True) as opened:
+        try:
+            report = pending.replay(opened)
+        except StoreError as exc:
+            _fail(f"{exc}; {pending.pending()} documents still wait in {pending.dir}")
+    err.print(f"wrote {report.written} of {waiting} spooled documents to {opened.describe()}")
+    if report.rejected:
+        _fail(f"{len(report.rejected)} refused; see {pending.dir / 'rejected.jsonl'}", 1)

@@ -1,0 +1,541 @@
+"""One conformance suite for every store backend: what staff, the telecom bureau and the nightly
+job notice. Runs on SQLite, on Elasticsearch (noida-db), on OpenSearch (osmem-server) and, with
+JINJIAN_TEST_ES_URL set, on that real cluster (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from crawlers.items import PageItem
+from crawlers.pipelines import StorePipeline
+from indexer import (
+    Document,
+    HitQuery,
+    IllegalTransition,
+    StoreError,
+    UnknownHit,
+    doc_id,
+    hit_id,
+    open_store,
+)
+from indexer.base import QueryError
+from indexer.copy import copy_store
+from indexer.spool import Spool
+from tests.conftest import STORE_BACKENDS, FlakyProxy
+
+pytestmark = pytest.mark.parametrize("store_space", STORE_BACKENDS, indirect=True)
+
+
+def verdict(*cats, score=0.9, text=None, screening=None):
+    v = {
+        "categories": list(cats),
+        "scores": {str(c): score for c in cats},
+        "evidence": [{"category": c, "text": text or f"证据{c}", "source": f"rule:c{c}.t",
+                      "span": [0, 2], "legal_basis": "工商办字〔2016〕61号"} for c in cats],
+    }
+    if screening:
+        v["screening"] = screening
+    return v
+
+
+def page(url, site, kind, text, *, region="", icp="", companies=(), content_hash=None,
+         title=""):
+    return Document(id=doc_id(url), doc_type="page", url=url, site=site, kind=kind, text=text,
+                    title=title, content_hash=content_hash or f"h-{url}",
+                    fetched_at="2026-12-01T00:00:00Z", region=region, icp=icp,
+                    extra={"companies": list(companies)})
+
+
+def ad(url, position, site, kind, text, *, landing="http://ads.x.cn/l.html"):
+    return Document(id=doc_id(url, position), doc_type="ad", url=url, site=site, kind=kind,
+                    text=text, content_hash=f"h-{url}-{position}",
+                    fetched_at="2026-12-01T00:00:00Z", landing_url=landing, position=position,
+                    ad_kind="label")
+
+
+P1 = page("http://p2p.a.cn/", "a.cn", "p2p", "本平台承诺保本保息，年化收益12%，稳赚不赔。",
+          region="shanghai", icp="沪ICP备12345678号", companies=["上海某某金融信息服务有限公司"])
+P2 = page("http://p2p.a.cn/about", "a.cn", "p2p", "关于我们：银行存管，国资背景，零风险。",
+          region="shanghai")
+A1 = ad("http://news.b.cn/", "/html/body/div[2]", "b.cn", "portal", "首付不够我来凑，最低一成首付")
+P3 = page("http://fin.c.cn/x", "c.cn", "finance", "外汇保证金交易，杠杆高达100倍", region="wenzhou")
+P4 = page("http://bank.d.cn/", "d.cn", "finance", "理财非存款，产品有风险，投资须谨慎")
+P5 = page("http://app.e.cn/loan", "e.cn", "appstore", "无抵押 秒批 P2P 借款 APP", region="ningxia")
+
+CRAWL = [
+    (P1, verdict(2, 5, score=0.95), "2026-12-01T08:00:00Z"),
+    (P2, verdict(5, score=0.7), "2026-12-02T09:00:00Z"),
+    (A1, verdict(9), "2026-12-02T10:00:00Z"),
+    (P3, verdict(7, score=0.8), "2026-12-03T11:00:00Z"),
+    (P4, {}, "2026-12-03T12:00:00Z"),
+    (P5, verdict(6, 8, score=0.6), "2026-12-04T13:00:00Z"),
+]
+
+
+def H(doc, cat):
+    return hit_id(doc.id, cat)
+
+
+def load(store, crawl=CRAWL):
+    report = store.write_documents(crawl)
+    assert report.written == len(crawl) and not report.rejected
+    return store
+
+
+def ids(hits):
+    return {h.id for h in hits}
+
+
+def snapshot(store):
+    return ([h.to_json() for h in store.hits()],
+            sorted((r.doc.id, r.first_seen, r.last_seen, [v.__dict__ for v in r.versions])
+                   for r in store.export_documents()),
+            [s.to_json() for s in store.sites()])
+
+
+def test_writing_the_same_crawl_twice_changes_nothing(store_space):
+    store = load(store_space.open())
+    before = snapshot(store)
+    assert len(before[0]) == 7 and store.count_documents() == 6
+    load(store)
+    assert snapshot(store) == before
+    later = [(d, v, "2026-12-05T00:00:00Z") for d, v, _ in CRAWL]
+    load(store, later)
+    hits = list(store.hits())
+    assert len(hits) == 7 and len(ids(hits)) == 7
+    assert {h.last_seen for h in hits} == {"2026-12-05T00:00:00Z"}
+    assert store.hit(H(P1, 2)).first_seen == "2026-12-01T08:00:00Z"
+    record = store.document_record(P1.id)
+    assert [(v.first_seen, v.last_seen) for v in record.versions] == [
+        ("2026-12-01T08:00:00Z", "2026-12-05T00:00:00Z")]
+
+
+def test_a_changed_page_gets_a_new_version_and_new_text(store_space):
+    store = load(store_space.open())
+    changed = replace(P1, text="本平台现已合规经营，年化收益以合同为准", content_hash="h-new")
+    store.write_document(changed, verdict(2), "2026-12-06T00:00:00Z")
+    record = store.document_record(P1.id)
+    assert [v.content_hash for v in record.versions] == ["h-http://p2p.a.cn/", "h-new"]
+    assert record.first_seen == "2026-12-01T08:00:00Z"
+    assert record.last_seen == "2026-12-06T00:00:00Z"
+    assert store.document(P1.id).text.startswith("本平台现已合规")
+    assert ids(store.hits(HitQuery(text="合规经营"))) == {H(P1, 2), H(P1, 5)}
+    assert ids(store.hits(HitQuery(text="稳赚不赔"))) == set()
+    # a late write of an older crawl does not bring the old text back
+    store.write_document(P1, verdict(2, 5), "2026-11-30T00:00:00Z")
+    assert store.document(P1.id).content_hash == "h-new"
+    assert store.document_record(P1.id).first_seen == "2026-11-30T00:00:00Z"
+
+
+def test_filters(store_space):
+    store = load(store_space.open())
+
+    def q(**kw):
+        query = HitQuery(**kw)
+        found = ids(store.hits(query))
+        assert store.count_hits(query) == len(found)
+        return found
+
+    assert q(category=5) == {H(P1, 5), H(P2, 5)}
+    assert q(site="a.cn") == {H(P1, 2), H(P1, 5), H(P2, 5)}
+    assert q(kind="finance") == {H(P3, 7)}
+    assert q(region="shanghai") == {H(P1, 2), H(P1, 5), H(P2, 5)}
+    assert q(region="ningxia", category=8) == {H(P5, 8)}
+    assert q(doc_type="ad") == {H(A1, 9)}
+    assert q(since="2026-12-03") == {H(P3, 7), H(P5, 6), H(P5, 8)}
+    assert q(until="2026-12-02") == {H(P1, 2), H(P1, 5), H(P2, 5), H(A1, 9)}
+    assert q(since="2026-12-02", until="2026-12-02") == {H(P2, 5), H(A1, 9)}
+    assert q(since="2026-12-02T09:30:00Z", until="2026-12-03T11:00:00Z") == {H(A1, 9), H(P3, 7)}
+    assert q(since="2026-12-02T17:30:00+08:00") == {H(A1, 9), H(P3, 7), H(P5, 6), H(P5, 8)}
+    assert q(category=5, since="2026-12-02") == {H(P2, 5)}
+    assert q(site="nowhere.cn") == set()
+    assert q(status="new") == q() and len(q()) == 7
+    store.transition(H(P3, 7), "confirmed", user="wang")
+    assert q(status="confirmed") == {H(P3, 7)}
+    assert q(status=["confirmed", "dismissed"]) == {H(P3, 7)}
+    with pytest.raises(QueryError, match="yesterday"):
+        list(store.hits(HitQuery(since="yesterday")))
+    with pytest.raises(QueryError, match="open"):
+        store.count_hits(HitQuery(status="open"))
+
+
+def test_sort_and_paging(store_space):
+    store = store_space.open()
+    crawl = []
+    for i in range(25):
+        doc = ad("http://news.b.cn/list", f"/html/body/div[{i}]", "b.cn", "portal",
+                 f"第{i}条广告：保本理财")
+        crawl.append((doc, verdict(2 + i % 3, score=round(0.5 + i / 100, 2)),
+                      f"2026-12-{1 + i % 5:02d}T{i % 24:02d}:{i:02d}:00Z"))
+    load(store, crawl)
+    everything = list(store.hits())
+    assert len(everything) == 25
+    key = [(h.last_seen, h.site, h.category, h.url, h.id) for h in everything]
+    assert [k[0] for k in key] == sorted((k[0] for k in key), reverse=True)
+    pages = []
+    for offset in range(0, 25, 7):
+        pages += [h.id for h in store.hits(HitQuery(limit=7, offset=offset))]
+    assert pages == [h.id for h in everything]
+    assert [h.score for h in store.hits(HitQuery(sort="score", descending=False, limit=3))] == [
+        0.5, 0.51, 0.52]
+    oldest = list(store.hits(HitQuery(sort="first_seen", descending=False, limit=1)))
+    assert oldest[0].first_seen == min(h.first_seen for h in everything)
+    assert list(store.hits(HitQuery(limit=0))) == []
+    assert list(store.hits(HitQuery(offset=30, limit=5))) == []
+    assert [h.id for h in store.hits(HitQuery(offset=20))] == [h.id for h in everything[20:]]
+    assert store.count_hits(HitQuery(limit=1)) == 25
+
+
+def test_full_text_in_chinese(store_space):
+    store = load(store_space.open())
+
+    def text(t, **kw):
+        return ids(store.hits(HitQuery(text=t, **kw)))
+
+    assert text("保本") == {H(P1, 2), H(P1, 5)}  # the page says 保本保息
+    assert text("保本保息") == {H(P1, 2), H(P1, 5)}
+    assert text("稳赚不赔") == {H(P1, 2), H(P1, 5)}
+    assert text("首付") == {H(A1, 9)}
+    assert text("保本", category=5) == {H(P1, 5)}
+    assert text("零风险 国资") == {H(P2, 5)}  # every word must occur
+    assert text("杠杆") == {H(P3, 7)}
+    assert text("p2p") == {H(P5, 6), H(P5, 8)}  # case does not matter
+    assert text("首付 保本") == set()
+    assert text("不存在的词语") == set()
+    assert text("，。") == set()
+    assert store.count_hits(HitQuery(text="保本", site="a.cn")) == 2
+    assert store.aggregate("category", HitQuery(text="保本")) == [(2, 1), (5, 1)]
+
+
+def test_aggregations(store_space):
+    store = load(store_space.open())
+    assert store.aggregate("category") == [(5, 2), (2, 1), (6, 1), (7, 1), (8, 1), (9, 1)]
+    assert store.aggregate("site") == [("a.cn", 3), ("e.cn", 2), ("b.cn", 1), ("c.cn", 1)]
+    assert store.aggregate("kind") == [("p2p", 3), ("appstore", 2), ("finance", 1),
+                                       ("portal", 1)]
+    assert store.aggregate("region") == [("shanghai", 3), ("ningxia", 2), ("", 1),
+                                         ("wenzhou", 1)]
+    assert store.aggregate("day") == [("2026-12-01", 2), ("2026-12-02", 2), ("2026-12-03", 1),
+                                      ("2026-12-04", 2)]
+    assert store.aggregate("doc_type") == [("page", 6), ("ad", 1)]
+    assert store.aggregate("site", HitQuery(category=5)) == [("a.cn", 2)]
+    assert store.aggregate("day", HitQuery(since="2026-12-03")) == [("2026-12-03", 1),
+                                                                     ("2026-12-04", 2)]
+    store.transition(H(P1, 2), "dismissed", user="li")
+    assert store.aggregate("status") == [("new", 6), ("dismissed", 1)]
+    with pytest.raises(QueryError):
+        store.aggregate("colour")
+
+
+def test_review_transitions_are_audited(store_space):
+    store = load(store_space.open())
+    hit = H(P1, 2)
+    steps = [("confirmed", "zhang", "保本承诺属实"), ("referred", "zhang", "移送通信管理局"),
+             ("taken_down", "telecom-sh", "已关停"), ("verified_closed", "zhang", "复查确认")]
+    for n, (to, user, note) in enumerate(steps):
+        entry = store.transition(hit, to, user=user, note=note, at=f"2026-12-1{n}T08:00:00Z")
+        assert (entry.to_status, entry.user, entry.note) == (to, user, note)
+        assert store.hit(hit).status == to
+    log = store.audit(hit)
+    assert [(a.from_status, a.to_status, a.user, a.note, a.at) for a in log] == [
+        ("new", "confirmed", "zhang", "保本承诺属实", "2026-12-10T08:00:00Z"),
+        ("confirmed", "referred", "zhang", "移送通信管理局", "2026-12-11T08:00:00Z"),
+        ("referred", "taken_down", "telecom-sh", "已关停", "2026-12-12T08:00:00Z"),
+        ("taken_down", "verified_closed", "zhang", "复查确认", "2026-12-13T08:00:00Z"),
+    ]
+    assert store.hit(hit).reviewed_by == "zhang"
+    assert store.hit(hit).reviewed_at == "2026-12-13T08:00:00Z"
+    assert [a.hit_id for a in store.audit()] == [hit] * 4
+    later = [(d, v, "2026-12-20T00:00:00Z") for d, v, _ in CRAWL]
+    load(store, later)  # the nightly crawl sees the hit again: its review stands
+    again = store.hit(hit)
+    assert again.status == "verified_closed" and again.last_seen == "2026-12-20T00:00:00Z"
+    assert len(store.audit(hit)) == 4
+    assert store.count_hits(HitQuery(status="verified_closed")) == 1
+
+
+def test_illegal_transitions_are_refused(store_space):
+    store = load(store_space.open())
+    hit = H(P1, 2)
+    with pytest.raises(IllegalTransition) as caught:
+        store.transition(hit, "referred", user="zhang")
+    message = str(caught.value)
+    assert hit in message and "new" in message and "referred" in message
+    assert isinstance(caught.value, StoreError)
+    assert store.hit(hit).status == "new" and store.audit(hit) == []
+    store.transition(hit, "dismissed", user="zhang")
+    for to in ("confirmed", "referred", "new"):
+        with pytest.raises(IllegalTransition, match=f"from dismissed to {to}"):
+            store.transition(hit, to, user="zhang")
+    assert store.hit(hit).status == "dismissed" and len(store.audit(hit)) == 1
+    with pytest.raises(UnknownHit, match="ffffffffffff"):
+        store.transition("ffffffffffff", "confirmed", user="zhang")
+    with pytest.raises(QueryError, match="closed"):
+        store.transition(H(P2, 5), "closed", user="zhang")
+
+
+def test_sites_and_the_takedown_list(store_space):
+    store = load(store_space.open())
+    sites = {s.site: s for s in store.sites()}
+    assert set(sites) == {"a.cn", "b.cn", "c.cn", "d.cn", "e.cn"}
+    a = sites["a.cn"]
+    assert (a.icp, a.operator, a.kind, a.region) == (
+        "沪ICP备12345678号", "上海某某金融信息服务有限公司", "p2p", "shanghai")
+    assert a.hit_count == 3 and a.categories == [2, 5] and a.risk_score == 0.9975
+    assert sites["d.cn"].hit_count == 0 and sites["d.cn"].risk_score == 0.0
+    assert [s.site for s in store.sites()][:2] == ["a.cn", "b.cn"]  # riskiest first
+    assert [s.site for s in store.sites(kind="finance")] == ["c.cn", "d.cn"]
+    assert store.takedown_list() == []
+    for cat in (2, 5):
+        store.transition(H(P1, cat), "confirmed", user="zhang")
+        store.transition(H(P1, cat), "referred", user="zhang", note="请关停")
+    store.transition(H(P2, 5), "dismissed", user="zhang")
+    (entry,) = store.takedown_list()
+    assert entry.site.site == "a.cn" and entry.site.takedown_status == "referred"
+    assert entry.site.icp == "沪ICP备12345678号"
+    assert [h.id for h in entry.hits] == [H(P1, 2), H(P1, 5)]
+    assert entry.hits[0].evidence[0]["legal_basis"] == "工商办字〔2016〕61号"
+    assert store.site("a.cn").hit_count == 2  # the dismissed hit no longer counts
+    moved = store.transition_site("a.cn", "taken_down", user="telecom-sh", note="已关停")
+    assert {m.hit_id for m in moved} == {H(P1, 2), H(P1, 5)}
+    assert store.takedown_list() == []
+    assert [e.site.site for e in store.takedown_list("taken_down")] == ["a.cn"]
+    assert store.site("a.cn").takedown_status == "taken_down"
+    with pytest.raises(StoreError, match="b.cn"):
+        store.transition_site("b.cn", "taken_down", user="telecom-sh")
+    store.set_site_info("b.cn", icp="京ICP备00000000号", operator="北京某某传媒")
+    assert (store.site("b.cn").icp, store.site("b.cn").operator) == ("京ICP备00000000号",
+                                                                     "北京某某传媒")
+    assert store.site("nowhere.cn") is None
+
+
+def test_screening_evidence_is_kept_for_the_site_checklist(store_space):
+    store = store_space.open()
+    screening = [{"category": 0, "rule_set": "p2p", "text": "本平台提供资金池服务",
+                  "source": "rule:p2p.pool", "span": [5, 8], "legal_basis": "网络借贷红线"}]
+    store.write_document(P1, verdict(2, screening=screening), "2026-12-01T08:00:00Z")
+    store.write_document(P2, verdict(5), "2026-12-01T08:00:00Z")
+    (match,) = store.screening("a.cn")
+    assert (match.doc_id, match.url, match.site) == (P1.id, P1.url, "a.cn")
+    assert match.evidence["source"] == "rule:p2p.pool" and match.evidence["rule_set"] == "p2p"
+    assert store.document(P1.id).screening == screening
+    assert store.screening("b.cn") == []
+
+
+def test_refused_documents_are_reported_and_the_rest_written(store_space):
+    store = store_space.open()
+    bad = verdict(2)
+    bad["categories"] = [2, "not-a-number"]
+    report = store.write_documents([CRAWL[0], (P2, bad, "2026-12-02T00:00:00Z"), CRAWL[2]])
+    assert report.written == 2
+    (rejected,) = report.rejected
+    assert rejected.doc_id == P2.id and rejected.url == P2.url
+    assert "not-a-number" in rejected.reason
+    assert store.count_documents() == 2 and store.document(P2.id) is None
+    with pytest.raises(ValueError, match="not one of 1–9"):
+        store.write_document(P2, bad, "2026-12-02T00:00:00Z")
+
+
+def test_a_store_reopens_with_everything(store_space):
+    location = store_space.location()
+    store = load(store_space.open(location))
+    store.transition(H(P1, 2), "confirmed", user="zhang")
+    before = snapshot(store)
+    store.close()
+    again = store_space.open(location, create=False)
+    assert snapshot(again) == before and again.audit(H(P1, 2))[0].user == "zhang"
+    with pytest.raises(StoreError, match="no store here"):
+        store_space.open(store_space.location(), create=False)
+
+
+def test_copy_round_trip_through_the_backend(store_space, tmp_path):
+    source = load(open_store(tmp_path / "source"))
+    store_space.opened.append(source)
+    source.write_document(replace(P1, content_hash="h2", text="保本保息，新版"), verdict(2, 5),
+                          "2026-12-05T00:00:00Z")
+    source.transition(H(P1, 2), "confirmed", user="zhang", note="属实", at="2026-12-06T00:00:00Z")
+    source.transition(H(P1, 2), "referred", user="zhang", at="2026-12-07T00:00:00Z")
+    source.transition(H(P5, 6), "dismissed", user="li", at="2026-12-06T00:00:00Z")
+    source.set_site_info("e.cn", operator="宁夏某某")
+    middle = store_space.open()
+    report = copy_store(source, middle)
+    assert (report.documents, report.hits, report.audit) == (6, 7, 3)
+    back = open_store(tmp_path / "back")
+    store_space.opened.append(back)
+    copy_store(middle, back)
+    for copy in (middle, back):
+        assert snapshot(copy) == snapshot(source)
+        assert [a.to_json() for a in copy.audit(H(P1, 2))] == [
+            a.to_json() for a in source.audit(H(P1, 2))]
+        assert copy.document_record(P1.id) == source.document_record(P1.id)
+        assert ids(copy.hits(HitQuery(text="新版"))) == {H(P1, 2), H(P1, 5)}
+    with pytest.raises(StoreError, match="empty store"):
+        copy_store(source, middle)
+
+
+class _Stats:
+    def __init__(self):
+        self.values = {}
+
+    def inc_value(self, key, count=1, start=0):
+        self.values[key] = self.values.get(key, start) + count
+
+    def set_value(self, key, value):
+        self.values[key] = value
+
+
+class _Crawler:
+    def __init__(self):
+        self.stats = _Stats()
+
+
+def _item(n):
+    return PageItem(url=f"http://p2p.s{n}.cn/", site=f"s{n}.cn", kind="p2p", region="",
+                    target_url=f"http://p2p.s{n}.cn/", status=200,
+                    fetched_at=f"2026-12-01T00:00:{n:02d}Z", content_hash=f"h{n}",
+                    title="", text=f"第{n}号平台承诺保本保息", verdict=verdict(2))
+
+
+class _Outage:
+    """Makes the backend unreachable and brings it back."""
+
+    def __init__(self, space, monkeypatch):
+        self.space = space
+        self.proxy = None
+        self.lock = None
+        if space.backend == "sqlite":
+            monkeypatch.setenv("JINJIAN_SQLITE_BUSY_TIMEOUT", "0.2")
+            self.location = space.location()
+        else:
+            monkeypatch.setenv("JINJIAN_STORE_RETRIES", "1")
+            monkeypatch.setenv("JINJIAN_STORE_BACKOFF", "0.05")
+            self.proxy = FlakyProxy(space.base_url)
+            prefix = space.location().rsplit("/", 1)[1]
+            self.location = f"{self.proxy.url}/{prefix}"
+        space.opened.append(open_store(self.location))  # the store exists before the crawl
+
+    def start(self):
+        if self.proxy:
+            self.proxy.cut()
+        else:
+            import sqlite3
+
+            self.lock = sqlite3.connect(f"{self.location}/jinjian.sqlite3", isolation_level=None)
+            self.lock.execute("BEGIN EXCLUSIVE")
+
+    def end(self):
+        if self.proxy:
+            self.proxy.restore()
+        else:
+            self.lock.execute("ROLLBACK")
+            self.lock.close()
+
+
+def test_spool_and_replay_when_the_store_goes_away(store_space, tmp_path, monkeypatch):
+    outage = _Outage(store_space, monkeypatch)
+    spool_dir = tmp_path / "spool"
+    crawler = _Crawler()
+    pipeline = StorePipeline(outage.location, crawler, batch_size=2, spool_dir=str(spool_dir),
+                             reconnect_every=0)
+    pipeline.open_spider()
+    for n in range(2):
+        pipeline.process_item(_item(n))
+    assert Spool(spool_dir).pending() == 0
+    outage.start()
+    for n in range(2, 6):
+        pipeline.process_item(_item(n))
+    assert Spool(spool_dir).pending() == 4
+    assert crawler.stats.values["jinjian/store/spooled"] == 4
+    outage.end()
+    pipeline.process_item(_item(6))
+    pipeline.close_spider()
+    assert Spool(spool_dir).pending() == 0
+    assert crawler.stats.values["jinjian/store/replayed"] == 4
+    assert crawler.stats.values["jinjian/store/pending"] == 0
+    # the store is down when a crawl ends: what it crawled waits for the next crawl
+    crawler = _Crawler()
+    pipeline = StorePipeline(outage.location, crawler, batch_size=2, spool_dir=str(spool_dir),
+                             reconnect_every=0)
+    pipeline.open_spider()
+    outage.start()
+    for n in range(7, 10):
+        pipeline.process_item(_item(n))
+    pipeline.close_spider()
+    assert Spool(spool_dir).pending() == 3 and crawler.stats.values["jinjian/store/pending"] == 3
+    outage.end()
+    nightly = StorePipeline(outage.location, _Crawler(), spool_dir=str(spool_dir))
+    nightly.open_spider()
+    nightly.close_spider()
+    assert Spool(spool_dir).pending() == 0
+    store = store_space.open(outage.location)
+    assert store.count_documents() == 10 and store.count_hits() == 10
+    assert store.count_hits(HitQuery(text="保本")) == 10
+    if outage.proxy:
+        outage.proxy.close()
+
+
+def test_reindex_keeps_the_store_readable_and_loses_no_write(store_space):
+    location = store_space.location()
+    store = load(store_space.open(location))
+    store.transition(H(P1, 2), "confirmed", user="zhang", note="ok")
+
+    def extra(i):
+        return (ad("http://news.b.cn/more", f"/div[{i}]", "b.cn", "portal", f"保本理财第{i}期"),
+                verdict(2), "2026-12-05T00:00:00Z")
+
+    load(store, [extra(i) for i in range(40)])
+    store.flush()  # visible to every reader (a cluster otherwise shows writes within a second)
+    reader = store_space.open(location)
+    writer = store_space.open(location)
+    seen, errors, written, during = [], [], [], []
+    reindexing, stop = threading.Event(), threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                seen.append((reader.count_hits(), reader.count_hits(HitQuery(text="保本"))))
+            except Exception as exc:  # noqa: BLE001 - the test reports it
+                errors.append(exc)
+
+    def write():
+        i = 40
+        while not stop.is_set() or len(written) < 5:
+            try:
+                writer.write_documents([extra(i)])
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+                return
+            written.append(i)
+            if reindexing.is_set():
+                during.append(i)
+            i += 1
+
+    threads = [threading.Thread(target=read), threading.Thread(target=write)]
+    for t in threads:
+        t.start()
+    def progress(what, count):  # let a write land in the middle of the reindex
+        deadline = time.monotonic() + 5
+        while not during and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    reindexing.set()
+    result = store.reindex(progress=progress)
+    reindexing.clear()
+    stop.set()
+    for t in threads:
+        t.join()
+    writer.flush()
+    assert errors == []
+    assert during, "no write happened while the store was reindexed"
+    assert seen and min(total for total, _ in seen) >= 47 and min(t for _, t in seen) >= 42
+    assert result["documents"] >= 46
+    check = store_space.open(location)
+    assert check.count_documents() == 46 + len(written)
+    assert check.count_hits() == 47 + len(written)
+    assert check.count_hits(HitQuery(text="保本")) == 42 + len(written)
+    assert check.hit(H(P1, 2)).status == "confirmed"
+    assert check.audit(H(P1, 2))[0].note == "ok"
