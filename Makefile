@@ -23,10 +23,12 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/jinjian rules check
 	$(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/jinjian rules check
 
 clean:
 	rm -rf $(VENV) jinjian-data .pytest_cache

@@ -308,10 +308,51 @@ def classify_cmd(
         err.print(f"classified {done} lines; {bad} skipped")
 
 
+# --- rules and screening ------------------------------------------------------------------
+
+rules_app = typer.Typer(help="The rule files: validation.", no_args_is_help=True)
+screen_app = typer.Typer(help="Enterprise-name and business-scope screening.", no_args_is_help=True)
+
+
+@rules_app.command("check")
+def rules_check() -> None:
+    """Validate every rule file, region profile and list; each problem as file:line: message."""
+    from rules.check import check_rules
+    from rules.lists import check_lists
+    from rules.regions import check_profiles
+
+    problems = check_rules() + check_profiles() + check_lists()
+    for problem in problems:
+        sys.stderr.write(problem + "\n")
+    if problems:
+        raise typer.Exit(2)
+    err.print("rule files, region profiles and lists: no problems")
+
+
+@screen_app.command("companies")
+def screen_companies_cmd(
+    in_: Annotated[Path, typer.Option("--in", help="CSV with columns name,scope")],
+    region: Annotated[str | None, typer.Option("--region", help="region profile id")] = None,
+    out_: Annotated[str | None, typer.Option("--out", help="CSV out; - or absent: stdout")] = None,
+) -> None:
+    """Flag enterprises whose name or business scope uses the plans' finance keywords."""
+    from jinjian.screen import ScreenError, screen_companies
+
+    try:
+        summary = screen_companies(in_, out_, region=region)
+    except ScreenError as exc:
+        fail(str(exc))
+    err.print(summary.describe())
+
+
 def _register_subcommands() -> None:
+    from jinjian.cli_index import index_app
     from jinjian.cli_model import model_app
 
     app.add_typer(model_app, name="model")
+    app.add_typer(index_app, name="index")
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(screen_app, name="screen")
 
 
 _register_subcommands()
