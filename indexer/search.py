@@ -800,20 +800,22 @@ class SearchStore(Store):
     def _site_stats(self, site: str | None = None
                     ) -> dict[str, list[tuple[int, str, int, float]]]:
         self._refresh()
-        query = {"term": {"site": site}} if site is not None else {"match_all": {}}
-        answer = self._call("POST", f"/{self.alias['hits']}/_search", body={
-            "query": query, "size": 0,
-            "aggs": {"s": {"terms": {"field": "site", "size": MAX_WINDOW}, "aggs": {
-                "c": {"terms": {"field": "category", "size": 20}, "aggs": {
-                    "st": {"terms": {"field": "status", "size": 20},
-                           "aggs": {"m": {"max": {"field": "score"}}}}}}}}}})
+        names = [site] if site is not None else [r.site for r in self.site_records()]
         out: dict[str, list[tuple[int, str, int, float]]] = {}
-        for s in answer["aggregations"]["s"]["buckets"]:
-            for c in s["c"]["buckets"]:
-                for st in c["st"]["buckets"]:
-                    out.setdefault(s["key"], []).append(
-                        (int(c["key"]), st["key"], int(st["doc_count"]),
-                         float(st["m"]["value"] or 0.0)))
+        for start in range(0, len(names), 500):  # bounded buckets, however many sites
+            chunk = names[start:start + 500]
+            answer = self._call("POST", f"/{self.alias['hits']}/_search", body={
+                "query": {"terms": {"site": chunk}}, "size": 0,
+                "aggs": {"s": {"terms": {"field": "site", "size": len(chunk)}, "aggs": {
+                    "c": {"terms": {"field": "category", "size": 10}, "aggs": {
+                        "st": {"terms": {"field": "status", "size": 10},
+                               "aggs": {"m": {"max": {"field": "score"}}}}}}}}}})
+            for s in answer["aggregations"]["s"]["buckets"]:
+                for c in s["c"]["buckets"]:
+                    for st in c["st"]["buckets"]:
+                        out.setdefault(s["key"], []).append(
+                            (int(c["key"]), st["key"], int(st["doc_count"]),
+                             float(st["m"]["value"] or 0.0)))
         return out
 
     def set_site_info(self, site: str, *, icp: str | None = None,

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+
 import pytest
 
-from indexer import Document, HitQuery, SQLiteStore, StoreError, doc_id, open_store
+from indexer import Document, HitQuery, SQLiteStore, StoreError, doc_id, hit_id, open_store
+from indexer import sqlite as sqlite_backend
+from tests.conftest import REPO
 
 
 def verdict(*cats, text="保本保息，年化12%"):
@@ -86,3 +94,159 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path):
         with pytest.raises(ValueError):
             store.write_document(page(), broken, "2026-12-01T00:00:00Z")
         assert store.count_documents() == 0 and store.count_hits() == 0
+
+
+# --- schema versions, migrations, concurrency --------------------------------------------------
+
+def _v1_store(path):
+    """A store as the first slice (schema version 1) wrote it."""
+    path.mkdir()
+    conn = sqlite3.connect(path / "jinjian.sqlite3")
+    conn.executescript(sqlite_backend.SCHEMA_V1)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    for url, site, kind, text, cats, seen in [
+        ("http://a.cn/1.html", "a.cn", "p2p", "本平台承诺保本保息，年化12%", [2, 5], "2026-11-01T00:00:00Z"),
+        ("http://b.cn/", "b.cn", "finance", "首付不够我来凑", [9], "2026-11-02T00:00:00Z"),
+    ]:
+        d = doc_id(url)
+        conn.execute(
+            "INSERT INTO documents (id, doc_type, url, site, kind, region, title, text, "
+            "content_hash, extra, fetched_at, first_seen, last_seen) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (d, "page", url, site, kind, "shanghai", "", text, "h-" + url, "{}", seen, seen, seen))
+        conn.execute("INSERT INTO sites VALUES (?,?,?,?,?,?)", (site, kind, "", "", seen, seen))
+        for c in cats:
+            conn.execute(
+                "INSERT INTO hits (id, doc_id, category, score, evidence, first_seen, last_seen) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (hit_id(d, c), d, c, 0.9, json.dumps([{"category": c, "text": text,
+                 "source": f"rule:c{c}.x", "span": [0, 2]}], ensure_ascii=False), seen, seen))
+    conn.commit()
+    conn.close()
+
+
+def test_a_version_1_store_opens_upgraded_with_everything(tmp_path):
+    _v1_store(tmp_path / "old")
+    with open_store(tmp_path / "old") as store:
+        assert store.schema_version() == sqlite_backend.SCHEMA_VERSION
+        rows = [h.to_json() for h in store.hits()]
+        assert [(r["site"], r["kind"], r["category"], r["url"]) for r in rows] == [
+            ("b.cn", "finance", 9, "http://b.cn/"),
+            ("a.cn", "p2p", 2, "http://a.cn/1.html"), ("a.cn", "p2p", 5, "http://a.cn/1.html")]
+        assert rows[0]["evidence"] == [{"text": "首付不够我来凑", "source": "rule:c9.x",
+                                        "span": [0, 2]}]
+        assert store.count_hits(HitQuery(text="保本")) == 2
+        assert store.count_hits(HitQuery(region="shanghai", site="a.cn")) == 2
+        record = store.document_record(doc_id("http://a.cn/1.html"))
+        assert [(v.content_hash, v.first_seen) for v in record.versions] == [
+            ("h-http://a.cn/1.html", "2026-11-01T00:00:00Z")]
+        store.transition(hit_id(doc_id("http://b.cn/"), 9), "confirmed", user="zhang")
+        store.write_document(page("http://a.cn/1.html"), verdict(2, 5), "2026-12-01T00:00:00Z")
+        assert store.count_hits() == 3 and store.count_hits(HitQuery(status="confirmed")) == 1
+    with open_store(tmp_path / "old") as store:  # and it opens again as it is
+        assert store.count_hits() == 3
+
+
+def test_a_newer_store_is_refused(tmp_path):
+    with SQLiteStore(tmp_path / "s"):
+        pass
+    conn = sqlite3.connect(tmp_path / "s" / "jinjian.sqlite3")
+    conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 99 is newer"):
+        open_store(tmp_path / "s")
+
+
+def test_a_failed_upgrade_leaves_the_store_as_it_was(tmp_path, monkeypatch):
+    _v1_store(tmp_path / "old")
+    real = sqlite_backend.MIGRATIONS[2]
+
+    def broken(conn):
+        real(conn)
+        raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+    monkeypatch.setitem(sqlite_backend.MIGRATIONS, 2, broken)
+    with pytest.raises(StoreError, match="simulated"):
+        open_store(tmp_path / "old")
+    conn = sqlite3.connect(tmp_path / "old" / "jinjian.sqlite3")
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
+    assert "site" not in {r[1] for r in conn.execute("PRAGMA table_info(hits)")}
+    assert conn.execute("SELECT COUNT(*) FROM hits").fetchone() == (3,)
+    conn.close()
+    monkeypatch.setitem(sqlite_backend.MIGRATIONS, 2, real)
+    with open_store(tmp_path / "old") as store:
+        assert store.count_hits() == 3 and store.schema_version() == 2
+
+
+def test_the_audit_log_is_append_only(tmp_path):
+    with SQLiteStore(tmp_path / "s") as store:
+        store.write_document(page(), verdict(2), "2026-12-01T00:00:00Z")
+        store.transition(hit_id(page().id, 2), "confirmed", user="zhang")
+    conn = sqlite3.connect(tmp_path / "s" / "jinjian.sqlite3")
+    for sql in ("UPDATE audit SET user='someone else'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(sql)
+    conn.close()
+
+
+def test_a_crash_mid_batch_leaves_no_document_of_the_batch(tmp_path):
+    store_path = tmp_path / "s"
+    with SQLiteStore(store_path) as store:
+        store.write_document(page("http://a.cn/0"), verdict(2), "2026-12-01T00:00:00Z")
+    script = f"""
+import os
+from indexer import SQLiteStore
+from indexer.sqlite import SQLiteStore as S
+from tests.test_store_sqlite import page, verdict
+real = S._write_one
+count = [0]
+def dying(self, p):
+    count[0] += 1
+    if count[0] == 3:
+        os._exit(9)  # the machine dies in the middle of the batch
+    real(self, p)
+S._write_one = dying
+store = SQLiteStore({str(store_path)!r})
+store.write_documents([(page(f"http://a.cn/{{i}}"), verdict(2), "2026-12-02T00:00:00Z")
+                       for i in range(1, 6)])
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=str(REPO), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 9, result.stderr
+    with SQLiteStore(store_path) as store:
+        assert store.count_documents() == 1 and store.count_hits() == 1
+
+
+def test_the_console_reads_while_a_crawl_writes(tmp_path):
+    with SQLiteStore(tmp_path / "s") as writer, SQLiteStore(tmp_path / "s") as reader:
+        errors, counts = [], []
+
+        def crawl():
+            try:
+                for b in range(10):
+                    writer.write_documents([(page(f"http://a.cn/{b}-{i}"), verdict(2),
+                                             "2026-12-01T00:00:00Z") for i in range(20)])
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        t = threading.Thread(target=crawl)
+        t.start()
+        while t.is_alive():
+            counts.append(reader.count_hits(HitQuery(site="a.cn", text="保本")))
+        t.join()
+        assert errors == [] and counts == sorted(counts)
+        assert all(c % 20 == 0 for c in counts)  # a batch is seen whole or not at all
+        assert reader.count_hits() == 200
+
+
+def test_full_text_walks_hits_for_common_words_with_the_same_answers(tmp_path, monkeypatch):
+    """Common words are checked hit by hit instead of listing their documents first."""
+    from tests.conftest import StoreSpace
+    from tests.test_store_conformance import test_full_text_in_chinese
+
+    monkeypatch.setattr(SQLiteStore, "RARE_TEXT", 0)
+    space = StoreSpace("sqlite", tmp_path, None)
+    try:
+        test_full_text_in_chinese(space)
+    finally:
+        space.cleanup()

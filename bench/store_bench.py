@@ -1,0 +1,175 @@
+"""Benchmark the embedded SQLite store: index speed and the latency of typical staff queries.
+
+Generates realistic documents (pages and ad units of P2P, finance, real-estate, portal, search
+and app-store sites, in Chinese, about a third of them hits of one or two categories, spread over
+90 days and five regions), writes them through the Store interface in crawl-sized batches
+(jieba segmentation and FTS5 included), then times the queries staff run in the console:
+
+- category + date range (a page of 50 hits and the total count),
+- one site,
+- full text + category,
+- aggregations (by category over a month, by site, by day).
+
+    .venv/bin/python bench/store_bench.py              # 100 000 documents
+    .venv/bin/python bench/store_bench.py --million    # 1 000 000 documents
+    .venv/bin/python bench/store_bench.py --docs 20000 --store /tmp/bench-store --keep
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer import Document, HitQuery, SQLiteStore, doc_id  # noqa: E402
+
+KINDS = ["p2p", "finance", "realestate", "portal", "search", "appstore"]
+REGIONS = ["shanghai", "yancheng", "ningxia", "tianjin-baodi", "wenzhou", ""]
+
+VIOLATIONS = {
+    1: ["年化收益高达18%，点击立即投资", "新手专享标，收益看得见", "月月分红，躺着赚钱"],
+    2: ["本平台承诺保本保息，到期还本付息", "100%本息保障，逾期平台垫付", "稳赚不赔，零风险投资"],
+    3: ["原始股即将上市，翻倍在望", "内部认购额度有限，错过再等十年", "股权众筹，坐等分红"],
+    4: ["邀请好友注册即返现金红包", "推荐三人投资即可升级合伙人", "拉新奖励层层返佣"],
+    5: ["银行存管，国资背景，安全有保障", "与多家银行战略合作，资金由保险公司承保", "央企控股，政府支持"],
+    6: ["无抵押无担保，当天放款", "学生贷款，凭身份证即可借款", "吸收公众存款，利息高于银行"],
+    7: ["外汇保证金交易，杠杆高达100倍", "贵金属现货，T+0双向交易", "比特币理财，日收益1%"],
+    8: ["养老项目投资，以房养老高回报", "消费返利，购物全额返还", "虚拟货币挖矿，静态收益"],
+    9: ["首付不够我来凑，最低一成首付", "首付分期，零首付买房", "房抵贷秒批，额度最高500万"],
+}
+NEUTRAL = [
+    "今日沪深两市小幅震荡，成交量较前一交易日有所放大。", "央行开展逆回购操作，维护流动性合理充裕。",
+    "投资有风险，入市须谨慎。", "理财非存款，产品有风险，投资须谨慎。", "本行理财产品不承诺保本和最低收益。",
+    "关于我们：公司成立于2015年，注册资本一亿元。", "联系我们：客服热线400-000-0000，工作日9:00-18:00。",
+    "楼市调控政策持续发力，多地出台限购措施。", "新能源汽车销量同比增长，产业链景气度提升。",
+    "专家提醒，警惕以高收益为诱饵的非法集资活动。", "请认准正规金融机构，不要轻信陌生来电。",
+    "房贷利率下调，首套房贷款利率降至历史低位。", "应用介绍：一款记账工具，帮助您管理日常开支。",
+    "本站所载文章仅供参考，不构成投资建议。", "备案号：沪ICP备12345678号，版权所有。",
+]
+SEARCH_WORDS = ["保本", "首付", "杠杆", "返现", "原始股", "国资背景", "零风险", "放款"]
+
+
+def generate(n: int, seed: int = 7) -> list[tuple[Document, dict, str]]:
+    rng = random.Random(seed)
+    sites = [(f"site{i:05d}.cn", rng.choice(KINDS), rng.choice(REGIONS)) for i in range(max(50, n // 50))]
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        site, kind, region = rng.choice(sites)
+        seen = (start + timedelta(seconds=rng.randrange(90 * 86400))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        is_ad = rng.random() < 0.55
+        cats = []
+        if rng.random() < 0.33:
+            cats = rng.sample(range(1, 10), 1 if rng.random() < 0.8 else 2)
+        sentences = [rng.choice(NEUTRAL) for _ in range(rng.randint(1, 2) if is_ad else rng.randint(20, 60))]
+        evidence = []
+        for c in cats:
+            s = rng.choice(VIOLATIONS[c])
+            sentences.insert(rng.randrange(len(sentences) + 1), s)
+            evidence.append({"category": c, "text": s, "source": f"rule:c{c}.bench", "span": [0, 4],
+                             "legal_basis": "工商办字〔2016〕61号"})
+        text = "".join(sentences)
+        url = f"http://www.{site}/p/{i}.html"
+        doc = Document(
+            id=doc_id(url, "/html/body/div[3]" if is_ad else None), doc_type="ad" if is_ad else "page",
+            url=url, site=site, kind=kind, region=region, text=text, title="" if is_ad else text[:20],
+            content_hash=f"{i:x}", fetched_at=seen, position="/html/body/div[3]" if is_ad else "",
+            landing_url=f"http://lp.{site}/x" if is_ad else "", ad_kind="label" if is_ad else "",
+        )
+        verdict = {"categories": cats, "scores": {str(c): round(rng.uniform(0.5, 1), 3) for c in cats},
+                   "evidence": evidence}
+        out.append((doc, verdict, seen))
+    return out
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    samples = []
+    for i in range(runs):
+        t = time.perf_counter()
+        fn(i)
+        samples.append((time.perf_counter() - t) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--million", action="store_true", help="1 000 000 documents")
+    parser.add_argument("--store", help="store folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
+    parser.add_argument("--batch", type=int, default=500, help="documents per write")
+    parser.add_argument("--runs", type=int, default=60, help="runs of each query")
+    args = parser.parse_args()
+    n = 1_000_000 if args.million else args.docs
+    path = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="jinjian-bench-")) / "store"
+
+    t = time.perf_counter()
+    items = generate(n)
+    print(f"generated {n} documents in {time.perf_counter() - t:.1f} s "
+          f"({sum(len(d.text) for d, _, _ in items) / n:.0f} characters each on average)")
+
+    store = SQLiteStore(path)
+    t = time.perf_counter()
+    for start in range(0, n, args.batch):
+        store.write_documents(items[start:start + args.batch])
+    elapsed = time.perf_counter() - t
+    hits = store.count_hits()
+    print(f"indexed {n} documents ({hits} hits) in {elapsed:.1f} s: {n / elapsed:.0f} docs/s "
+          f"(jieba segmentation and FTS5 included, batches of {args.batch})")
+    store.conn.execute("ANALYZE")
+    del items
+
+    rng = random.Random(11)
+    sites = [r[0] for r in store.conn.execute(
+        "SELECT site FROM hits GROUP BY site ORDER BY COUNT(*) DESC LIMIT 200")]
+    days = [f"2026-{m:02d}-{d:02d}" for m, d in [(9, 5), (9, 20), (10, 3), (10, 18), (11, 2), (11, 15)]]
+
+    def page_and_count(q: HitQuery) -> None:
+        list(store.hits(q))
+        store.count_hits(q)
+
+    def cat_range(i: int) -> HitQuery:
+        d = days[i % len(days)]
+        until = (datetime.fromisoformat(d) + timedelta(days=14)).date().isoformat()
+        return HitQuery(category=1 + i % 9, since=d, until=until, limit=50)
+
+    queries = [
+        ("category + 2-week range: page of 50", lambda i: list(store.hits(cat_range(i)))),
+        ("category + 2-week range: page + count", lambda i: page_and_count(cat_range(i))),
+        ("site: page of 50 + count", lambda i: page_and_count(HitQuery(site=rng.choice(sites), limit=50))),
+        ("full text: page of 50", lambda i: list(store.hits(HitQuery(text=SEARCH_WORDS[i % 8], limit=50)))),
+        ("full text + category: page of 50", lambda i: list(store.hits(HitQuery(
+            text=SEARCH_WORDS[i % 8], category=1 + i % 9, limit=50)))),
+        ("full text + category: page + count", lambda i: page_and_count(HitQuery(
+            text=SEARCH_WORDS[i % 8], category=1 + i % 9, limit=50))),
+        ("aggregate by category, 30 days", lambda i: store.aggregate(
+            "category", HitQuery(since=days[i % len(days)], until=(datetime.fromisoformat(
+                days[i % len(days)]) + timedelta(days=30)).date().isoformat()))),
+        ("aggregate by site, one category", lambda i: store.aggregate("site", HitQuery(category=1 + i % 9))),
+        ("aggregate by day, one category", lambda i: store.aggregate("day", HitQuery(category=1 + i % 9))),
+        ("aggregate by category, all hits", lambda i: store.aggregate("category")),
+    ]
+    print(f"\nquery latency over {args.runs} runs each ({n} documents, {hits} hits):")
+    print(f"  {'query':<40} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, fn in queries:
+        fn(0)  # warm
+        p50, p95 = timed(fn, args.runs)
+        print(f"  {name:<40} {p50:8.1f} {p95:8.1f}")
+    store.close()
+    size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    print(f"\nstore size: {size / 1e6:.0f} MB at {path}")
+    if not args.keep and not args.store:
+        shutil.rmtree(path.parent)
+
+
+if __name__ == "__main__":
+    main()
