@@ -140,7 +140,7 @@ class _Tables:
     keep: _Table
     flat: _Table
     special: re.Pattern[str]  # a character whose mapping is not exactly one character
-    filler_run: re.Pattern[str]  # a run of spaces / fillers / newlines (normalised text)
+    filler_run: re.Pattern[str]  # the spaces / filler runs that normalisation drops
 
 
 _tables: _Tables | None = None
@@ -171,8 +171,7 @@ def _get_tables() -> _Tables:
                     keep=keep,
                     flat=flat,
                     special=re.compile(f"[{cls}]|[{outside}]"),
-                    # a run with at least one space or filler (a lone line break is no run)
-                    filler_run=re.compile(f"\\n*[ {filler_cls}][ \\n{filler_cls}]*"),
+                    filler_run=_drop_pattern(filler_cls),
                 )
     return _tables
 
@@ -361,13 +360,41 @@ class _Rewrites:
     homophones: re.Pattern[str] | None
     targets: dict[str, str]  # group name → replacement
     automaton: Any = None  # the literal anchors of the table (None: always run the regex)
+    width: int = 0  # the longest match any pattern can make (0: unbounded)
 
-    def may_match(self, norm: str) -> bool:
+    def matches(self, norm: str) -> Iterable[re.Match[str]]:
+        """The table's matches in ``norm``, as ``finditer`` would give them."""
         if self.homophones is None:
-            return False
-        if self.automaton is None:
-            return True
-        return next(self.automaton.iter(norm), None) is not None
+            return ()
+        if self.automaton is None or not self.width:
+            return self.homophones.finditer(norm)
+        spans = sorted({(end + 1 - len(key), end + 1) for end, key in self.automaton.iter(norm)})
+        if not spans:
+            return ()
+        return _windowed(self.homophones, norm, spans, self.width)
+
+
+def _windowed(
+    pattern: re.Pattern[str], text: str, anchors: Sequence[tuple[int, int]], width: int
+) -> Iterable[re.Match[str]]:
+    """The matches ``pattern.finditer(text)`` gives, searched only around ``anchors``.
+
+    Every match contains one of the (sorted) anchor spans and is at most ``width`` long, so
+    it lies in [anchor start - width, anchor end + width]; a match is taken from the window
+    of the first anchor it contains (it starts before that anchor ends)."""
+    n = len(text)
+    pos = 0
+    for s, e in anchors:
+        if e <= pos:
+            continue
+        lo = max(pos, s - width)
+        hi = min(n, e + width + 8)  # a few characters more for lookaheads
+        for m in pattern.finditer(text, lo, hi):
+            if m.start() >= e:
+                break  # it contains a later anchor: that anchor's window finds it
+            if m.end() > m.start():
+                yield m
+                pos = m.end()
 
 
 _rewrites: _Rewrites | None = None
@@ -432,41 +459,49 @@ def _get_rewrites() -> _Rewrites:
             for a in minimise_anchors(anchors):
                 automaton.add_word(a, a)
             automaton.make_automaton()
-        _rewrites = _Rewrites(homophones=rx, targets=targets, automaton=automaton)
+        width = 0
+        if rx is not None:
+            hi = _sre_p.parse(rx.pattern).getwidth()[1]
+            width = hi if hi < 200 else 0
+        _rewrites = _Rewrites(homophones=rx, targets=targets, automaton=automaton, width=width)
     return _rewrites
 
 
 def _rewrite(
-    norm: str, idx: list[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str | None]
+    norm: str,
+    idx: list[int],
+    matches: Iterable[re.Match[str]],
+    repl: Callable[[re.Match[str]], str | None],
 ) -> tuple[str, list[int]]:
-    """Replace each match of ``pattern`` by ``repl(match)`` (None: keep), keeping the index."""
-    out: list[str] = []
-    oidx: list[int] = []
-    last = 0
-    changed = False
-    for m in pattern.finditer(norm):
+    """Replace each of ``matches`` (in ``norm``, in order, not overlapping) by
+    ``repl(match)`` (None: keep), keeping the index. ``idx`` is changed in place."""
+    edits: list[tuple[int, int, str]] = []
+    for m in matches:
         s, e = m.span()
         if e <= s:
             continue
         r = repl(m)
-        if r is None or r == m.group():
+        if r is None or r == m.group() or not r:
             continue
-        changed = True
-        out.append(norm[last:s])
-        oidx.extend(idx[last:s])
-        src = idx[s:e]
-        k, n = len(r), len(src)
-        if k:
-            mapped = [src[min(n - 1, j * n // k)] for j in range(k)]
-            mapped[-1] = src[-1]
-            out.append(r)
-            oidx.extend(mapped)
-        last = e
-    if not changed:
+        edits.append((s, e, r))
+    if not edits:
         return norm, idx
-    out.append(norm[last:])
-    oidx.extend(idx[last:])
-    return "".join(out), oidx
+    parts: list[str] = []
+    last = 0
+    for s, e, r in edits:
+        parts.append(norm[last:s])
+        parts.append(r)
+        last = e
+    parts.append(norm[last:])
+    for s, e, r in reversed(edits):
+        n, k = e - s, len(r)
+        if n == k:
+            continue
+        src = idx[s:e]
+        mapped = [src[min(n - 1, j * n // k)] for j in range(k)]
+        mapped[-1] = src[-1]
+        idx[s:e] = mapped
+    return "".join(parts), idx
 
 
 # Chinese numerals in figures.
@@ -487,6 +522,17 @@ _NUMERALS = re.compile(
     f"|(?P<num>{_NUM_CN})(?=倍|%|个点|个百分点|万|亿|元|块钱|成(?:首付|首期))"
     "|(?P<cpre>首付)(?P<cheng>[一二两三四五])(?=成)"
 )
+
+
+# A necessary part of every match of _NUMERALS, cheap to look for.
+_NUMERAL_HINT = re.compile(
+    "百分百|[百千万]分之"
+    "|(?:息|利率|收益|回报)(?:高达|达|可达|为|是|:)?[零〇一二两三四五六七八九十]"
+    "|\\d分[一二三四五六七八九半]"
+    "|[零〇一二两三四五六七八九十百千](?:倍|%|个点|个百分点|万|亿|元|块钱|成首付|成首期)"
+    "|首付[一二两三四五]成"
+)
+_NUMERAL_WIDTH = 32
 
 
 def parse_cn_number(s: str) -> float | None:
@@ -580,67 +626,50 @@ def _normalize(text: str, offset: int, keep_newlines: bool) -> tuple[str, list[i
         norm = "".join(parts)
     norm, idx = _drop_fillers(norm, idx, tables.filler_run)
     rw = _get_rewrites()
-    if rw.may_match(norm) and rw.homophones is not None:
-        targets = rw.targets
+    targets = rw.targets
+    norm, idx = _rewrite(norm, idx, rw.matches(norm), lambda m: targets[m.lastgroup or ""])
+    if _NUMERAL_HINT.search(norm) is not None:
+        # every numeral rewrite contains a hint and is at most _NUMERAL_WIDTH long
+        hints = [h.span() for h in _NUMERAL_HINT.finditer(norm)]
         norm, idx = _rewrite(
-            norm, idx, rw.homophones, lambda m: targets[m.lastgroup or ""]
+            norm, idx, _windowed(_NUMERALS, norm, hints, _NUMERAL_WIDTH), _numeral_repl
         )
-    if _NUMERALS.search(norm) is not None:
-        norm, idx = _rewrite(norm, idx, _NUMERALS, _numeral_repl)
     return norm, idx
 
 
-def _drop_fillers(norm: str, idx: list[int], run: re.Pattern[str]) -> tuple[str, list[int]]:
-    """Drop whitespace/filler runs that split a CJK phrase (and spaces at either end)."""
-    drops: list[tuple[int, int]] = []
-    n = len(norm)
-    for m in run.finditer(norm):
-        seg = m.group()
-        if seg == "\n":
-            continue
-        i, j = m.span()
-        if "\n" in seg:
-            # a line break is a sentence end: drop the spaces around it, keep it
-            a = i
-            while a < j and norm[a] == " ":
-                a += 1
-            b = j
-            while b > a and norm[b - 1] == " ":
-                b -= 1
-            if a > i:
-                drops.append((i, a))
-            if b < j:
-                drops.append((b, j))
-            continue
-        left = norm[i - 1] if i > 0 else ""
-        right = norm[j] if j < n else ""
-        if seg.isspace():
-            drop = (
-                not left
-                or not right
-                or left == "\n"
-                or right == "\n"
-                or is_cjk(left)
-                or is_cjk(right)
-                or right == "%"
-                or left == "%"
-            )
-        else:
-            drop = is_cjk(left) and is_cjk(right)
-        if drop:
-            drops.append((i, j))
-    if not drops:
+def _drop_fillers(norm: str, idx: list[int], drop: re.Pattern[str]) -> tuple[str, list[int]]:
+    """Drop the whitespace / filler runs that ``drop`` finds (see ``_drop_pattern``)."""
+    spans = [m.span() for m in drop.finditer(norm)]
+    if not spans:
         return norm, idx
     parts: list[str] = []
-    oidx: list[int] = []
     last = 0
-    for i, j in drops:
+    for i, j in spans:
         parts.append(norm[last:i])
-        oidx.extend(idx[last:i])
         last = j
     parts.append(norm[last:])
-    oidx.extend(idx[last:])
-    return "".join(parts), oidx
+    for i, j in reversed(spans):
+        del idx[i:j]
+    return "".join(parts), idx
+
+
+_CJK_CLASS = "\u3007\u3400-\u4dbf\u4e00-\u4e35\u4e37-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+
+
+def _drop_pattern(filler_cls: str) -> re.Pattern[str]:
+    """What normalisation drops, decided inside the regex engine:
+
+    * a run of spaces and filler symbols with at least one filler, between two CJK
+      characters (保*本, 保·本, 保🔥本);
+    * a run of spaces that touches a CJK character, a %, a line break or either end of the
+      text (保 本, 100 %); spaces between two latin words stay.
+    """
+    run = f"[ {filler_cls}]"
+    return re.compile(
+        f"(?<=[{_CJK_CLASS}]){run}*[{filler_cls}]{run}*(?=[{_CJK_CLASS}])"
+        f"|(?:(?<=[{_CJK_CLASS}%\\n])|(?<![\\s\\S])) +(?!{run})"
+        f"|(?<!{run}) +(?=[{_CJK_CLASS}%\\n]|\\Z)"
+    )
 
 
 def normalize(text: str, offset: int = 0) -> tuple[str, list[int]]:
