@@ -22,7 +22,8 @@ class ClassifyPipeline:
 
     def process_item(self, item: PageItem | AdUnitItem, spider: Spider | None = None
                      ) -> PageItem | AdUnitItem:
-        item.verdict = classify(item.text).to_dict() if item.text else {}
+        item.verdict = (classify(item.text, region=item.region or None).to_dict()
+                        if item.text else {})
         return item
 
 

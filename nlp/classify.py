@@ -27,15 +27,16 @@ def get_engine() -> RuleEngine:
     return _engine
 
 
-def classify(text: str, *, scope: str = "unit") -> Verdict:
+def classify(text: str, *, scope: str = "unit", region: str | None = None) -> Verdict:
     """Classify ``text`` into the nine banned ad categories.
 
     ``scope`` says what the text is: ``"unit"`` (one ad unit) or ``"page"`` (a page's main
     text). Both are one unit for category 1's risk-warning check today. Empty or whitespace
-    text gives an empty verdict.
+    text gives an empty verdict. ``region`` (a region profile id) applies that profile's
+    thresholds.
     """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
     if not text or not text.strip():
         return Verdict()
-    return get_engine().match(text)
+    return get_engine().match(text, region=region or None)
