@@ -5,15 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from indexer.base import (
+    AGGREGATIONS,
+    HIT_STATUSES,
+    TRANSITIONS,
     AuditEntry,
     Document,
     Hit,
     HitQuery,
     IllegalTransition,
+    QueryError,
+    Rejected,
+    ScreeningMatch,
     Site,
     Store,
+    StoredDocument,
+    StoredHit,
     StoreError,
     StoreUnavailable,
+    TakedownEntry,
     UnknownHit,
     WriteReport,
     doc_id,
@@ -22,9 +31,10 @@ from indexer.base import (
 from indexer.sqlite import SQLiteStore
 
 __all__ = [
-    "AuditEntry", "Document", "Hit", "HitQuery", "IllegalTransition", "Site", "Store",
-    "SQLiteStore", "StoreError", "StoreUnavailable", "UnknownHit", "WriteReport", "doc_id",
-    "hit_id", "open_store",
+    "AGGREGATIONS", "HIT_STATUSES", "TRANSITIONS", "AuditEntry", "Document", "Hit", "HitQuery",
+    "IllegalTransition", "QueryError", "Rejected", "ScreeningMatch", "Site", "Store",
+    "StoredDocument", "StoredHit", "SQLiteStore", "StoreError", "StoreUnavailable",
+    "TakedownEntry", "UnknownHit", "WriteReport", "doc_id", "hit_id", "open_store",
 ]
 
 

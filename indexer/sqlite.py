@@ -126,7 +126,8 @@ CREATE INDEX hits_status_seen ON hits(status, last_seen);
 CREATE INDEX hits_kind_seen ON hits(kind, last_seen);
 CREATE INDEX hits_region_seen ON hits(region, last_seen);
 CREATE INDEX hits_first_seen ON hits(first_seen);
-CREATE INDEX hits_doc ON hits(doc_id);
+CREATE INDEX hits_category_site ON hits(category, site);
+CREATE INDEX hits_category_first ON hits(category, first_seen);
 ALTER TABLE sites ADD COLUMN operator TEXT NOT NULL DEFAULT '';
 CREATE TABLE document_versions (
     doc_id TEXT NOT NULL REFERENCES documents(id),
@@ -155,20 +156,22 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TABLE doc_text (
     n INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL UNIQUE REFERENCES documents(id),
-    seg TEXT NOT NULL
+    seg TEXT NOT NULL,
+    marks TEXT NOT NULL DEFAULT ''
 );
 CREATE VIRTUAL TABLE doc_fts USING fts5(
-    seg, content='doc_text', content_rowid='n', tokenize='unicode61 remove_diacritics 0');
+    seg, marks, content='doc_text', content_rowid='n', tokenize='unicode61 remove_diacritics 0');
 CREATE TRIGGER doc_text_ai AFTER INSERT ON doc_text
-BEGIN INSERT INTO doc_fts (rowid, seg) VALUES (new.n, new.seg); END;
+BEGIN INSERT INTO doc_fts (rowid, seg, marks) VALUES (new.n, new.seg, new.marks); END;
 CREATE TRIGGER doc_text_ad AFTER DELETE ON doc_text
-BEGIN INSERT INTO doc_fts (doc_fts, rowid, seg) VALUES ('delete', old.n, old.seg); END;
+BEGIN
+    INSERT INTO doc_fts (doc_fts, rowid, seg, marks) VALUES ('delete', old.n, old.seg, old.marks);
+END;
 CREATE TRIGGER doc_text_au AFTER UPDATE ON doc_text
 BEGIN
-    INSERT INTO doc_fts (doc_fts, rowid, seg) VALUES ('delete', old.n, old.seg);
-    INSERT INTO doc_fts (rowid, seg) VALUES (new.n, new.seg);
+    INSERT INTO doc_fts (doc_fts, rowid, seg, marks) VALUES ('delete', old.n, old.seg, old.marks);
+    INSERT INTO doc_fts (rowid, seg, marks) VALUES (new.n, new.seg, new.marks);
 END;
-CREATE VIRTUAL TABLE doc_vocab USING fts5vocab(doc_fts, 'row');
 """
 
 
@@ -187,8 +190,12 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
     for statement in _statements(SCHEMA_V2):
         conn.execute(statement)
     rows = conn.execute("SELECT id, title, text FROM documents ORDER BY id").fetchall()
-    conn.executemany("INSERT INTO doc_text (doc_id, seg) VALUES (?, ?)",
-                     ((r[0], fulltext.segment(f"{r[1]}\n{r[2]}")) for r in rows))
+    categories: dict[str, set[int]] = {}
+    for document_id, category in conn.execute("SELECT doc_id, category FROM hits"):
+        categories.setdefault(document_id, set()).add(category)
+    conn.executemany("INSERT INTO doc_text (doc_id, seg, marks) VALUES (?, ?, ?)",
+                     ((r[0], fulltext.segment(f"{r[1]}\n{r[2]}"),
+                       fulltext.marks(categories.get(r[0], ()))) for r in rows))
     conn.execute("UPDATE hits SET text_n = (SELECT t.n FROM doc_text t WHERE t.doc_id = hits.doc_id)")
     conn.execute("CREATE INDEX hits_text_n ON hits(text_n)")
 
@@ -382,11 +389,21 @@ class SQLiteStore(Store):
                 "last_seen=excluded.last_seen",
                 (document_id, n, v.content_hash, v.first_seen, v.last_seen))
 
-    def _put_text(self, doc: Document) -> None:
+    def _categories(self, document_id: str) -> set[int]:
+        return {r[0] for r in self.conn.execute(
+            "SELECT category FROM hits WHERE doc_id = ?", (document_id,))}
+
+    def _put_text(self, doc: Document, categories: set[int]) -> None:
         self.conn.execute(
-            "INSERT INTO doc_text (doc_id, seg) VALUES (?, ?) "
-            "ON CONFLICT(doc_id) DO UPDATE SET seg=excluded.seg WHERE seg != excluded.seg",
-            (doc.id, fulltext.segment(f"{doc.title}\n{doc.text}")))
+            "INSERT INTO doc_text (doc_id, seg, marks) VALUES (?, ?, ?) "
+            "ON CONFLICT(doc_id) DO UPDATE SET seg=excluded.seg, marks=excluded.marks "
+            "WHERE seg != excluded.seg OR marks != excluded.marks",
+            (doc.id, fulltext.segment(f"{doc.title}\n{doc.text}"), fulltext.marks(categories)))
+
+    def _put_marks(self, document_id: str, categories: set[int]) -> None:
+        marks = fulltext.marks(categories)
+        self.conn.execute("UPDATE doc_text SET marks = ? WHERE doc_id = ? AND marks != ?",
+                          (marks, document_id, marks))
 
     def _put_site(self, s: SiteRecord) -> None:
         self.conn.execute(
@@ -428,8 +445,12 @@ class SQLiteStore(Store):
         if old is None or merged != old:
             self._put_document(merged)
             self._put_versions(doc.id, merged.versions, old.versions if old else [])
+        before = self._categories(doc.id) if old is not None else set()
+        after = before | {category for category, _, _ in p.hits}
         if text_changed:
-            self._put_text(doc)
+            self._put_text(doc, after)
+        elif after != before:
+            self._put_marks(doc.id, after)
         if old is not None and any(getattr(doc, f) != getattr(old.doc, f) for f in DENORM):
             c.execute("UPDATE hits SET site=?, kind=?, region=?, doc_type=?, url=?, "
                       "landing_url=? WHERE doc_id=?",
@@ -464,27 +485,35 @@ class SQLiteStore(Store):
 
     # --- reading ---------------------------------------------------------------------------
 
-    RARE_TEXT = 3000  # a word in fewer documents than this: list its documents first
+    RARE_TEXT = 3000  # fewer matching documents than this: list them first
 
-    def _text_clause(self, text: str) -> tuple[str, list[Any]]:
-        """A full-text condition on hits. A rare word: its documents are listed from FTS5 and
-        their hits looked up. A common one: hits are walked in the order asked for and each is
-        checked against FTS5, so that a page of 50 stops after about 50 / frequency hits."""
-        groups = fulltext.query_groups(text)
+    def _text_clause(self, query: HitQuery, exhaustive: bool) -> tuple[str, list[Any]]:
+        """A full-text condition on hits.
+
+        The FTS5 expression also asks for the document's category mark (or its any-hit mark),
+        so FTS5 itself narrows to documents with hits of the category. When few documents match,
+        or every match is needed (counts, aggregations), the matching documents are listed from
+        FTS5 and their hits looked up; otherwise hits are walked in the order asked for and each
+        checked against FTS5, so a page of 50 stops after about 50 / frequency hits.
+        """
+        groups = fulltext.query_groups(query.text or "")
         if not groups:
             return "0", []
-        expression = fulltext.fts5_query(groups)
-        words = sorted({w for g in groups for alt in g for w in alt})
-        counts = dict(self.conn.execute(
-            f"SELECT term, doc FROM doc_vocab WHERE term IN ({', '.join('?' * len(words))})",
-            words).fetchall())
-        estimate = min(sum(min(counts.get(w, 0) for w in alt) for alt in g) for g in groups)
-        if estimate < self.RARE_TEXT:
-            return "h.text_n IN (SELECT rowid FROM doc_fts WHERE doc_fts MATCH ?)", [expression]
+        mark = (fulltext.category_mark(query.category) if query.category is not None
+                else fulltext.ANY_HIT_MARK)
+        expression = f'{fulltext.fts5_query(groups)} AND "{mark}"'
+        listed = "h.text_n IN (SELECT rowid FROM doc_fts WHERE doc_fts MATCH ?)"
+        if exhaustive:
+            return listed, [expression]
+        found = self.conn.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM doc_fts WHERE doc_fts MATCH ? LIMIT ?)",
+            (expression, self.RARE_TEXT + 1)).fetchone()[0]
+        if found <= self.RARE_TEXT:
+            return listed, [expression]
         return ("EXISTS (SELECT 1 FROM doc_fts WHERE doc_fts MATCH ? AND "
                 "doc_fts.rowid = h.text_n)", [expression])
 
-    def _where(self, query: HitQuery) -> tuple[str, list[Any]]:
+    def _where(self, query: HitQuery, exhaustive: bool = False) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
         for name in ("category", "site", "kind", "region", "doc_type"):
@@ -504,7 +533,7 @@ class SQLiteStore(Store):
             clauses.append("h.last_seen < ?")
             args.append(hi)
         if query.text is not None and query.text.strip():
-            clause, more = self._text_clause(query.text)
+            clause, more = self._text_clause(query, exhaustive)
             clauses.append(clause)
             args += more
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
@@ -534,7 +563,7 @@ class SQLiteStore(Store):
 
     def count_hits(self, query: HitQuery | None = None) -> int:
         with self._lock:
-            where, args = self._where((query or HitQuery()).checked())
+            where, args = self._where((query or HitQuery()).checked(), exhaustive=True)
             return int(self.conn.execute(f"SELECT COUNT(*) FROM hits h{where}", args).fetchone()[0])
 
     def aggregate(self, by: str, query: HitQuery | None = None) -> list[tuple[Any, int]]:
@@ -544,7 +573,7 @@ class SQLiteStore(Store):
         if by not in keys:
             raise QueryError(f"aggregate by {by!r}: expected one of {', '.join(keys)}")
         with self._lock:
-            where, args = self._where((query or HitQuery()).checked())
+            where, args = self._where((query or HitQuery()).checked(), exhaustive=True)
             rows = self.conn.execute(
                 f"SELECT {keys[by]} AS k, COUNT(*) FROM hits h{where} GROUP BY k", args
             ).fetchall()
@@ -692,7 +721,7 @@ class SQLiteStore(Store):
                 old = self._stored_document(rec.doc.id)
                 self._put_document(rec)
                 self._put_versions(rec.doc.id, rec.versions, old.versions if old else [])
-                self._put_text(rec.doc)
+                self._put_text(rec.doc, self._categories(rec.doc.id))
                 report.written += 1
             for h in hits:
                 row = c.execute("SELECT * FROM documents WHERE id = ?", (h.doc_id,)).fetchone()
@@ -708,6 +737,8 @@ class SQLiteStore(Store):
                                   "note) VALUES (?,?,?,?,?,?)",
                                   (h.id, a.at, a.user, a.from_status, a.to_status, a.note))
                 report.written += 1
+            for document_id in {h.doc_id for h in hits}:
+                self._put_marks(document_id, self._categories(document_id))
         return report
 
     def reindex(self, progress: Progress | None = None) -> dict[str, Any]:
@@ -718,15 +749,16 @@ class SQLiteStore(Store):
         last = ""
         while True:
             with self._transaction() as c:
-                rows = c.execute("SELECT d.id, d.title, d.text, t.seg FROM documents d "
+                rows = c.execute("SELECT d.id, d.title, d.text, t.seg, t.marks FROM documents d "
                                  "LEFT JOIN doc_text t ON t.doc_id = d.id WHERE d.id > ? "
                                  "ORDER BY d.id LIMIT 2000", (last,)).fetchall()
                 for r in rows:
                     seg = fulltext.segment(f"{r['title']}\n{r['text']}")
-                    if seg != r["seg"]:
-                        c.execute("INSERT INTO doc_text (doc_id, seg) VALUES (?, ?) "
-                                  "ON CONFLICT(doc_id) DO UPDATE SET seg=excluded.seg",
-                                  (r["id"], seg))
+                    marks = fulltext.marks(self._categories(r["id"]))
+                    if (seg, marks) != (r["seg"], r["marks"]):
+                        c.execute("INSERT INTO doc_text (doc_id, seg, marks) VALUES (?, ?, ?) "
+                                  "ON CONFLICT(doc_id) DO UPDATE SET seg=excluded.seg, "
+                                  "marks=excluded.marks", (r["id"], seg, marks))
                         changed += 1
             if not rows:
                 break

@@ -24,6 +24,21 @@ _tokenizer: Any = None
 
 SEGMENTER = "jieba-search-v1"  # bump when tokens change: stored text must then be reindexed
 
+# Marks beside a document's words in the embedded store's FTS5 index: which categories its hits
+# have. They start with a private-use character, which no word of any text can contain.
+MARK = "\ue000"
+ANY_HIT_MARK = MARK + "hit"
+
+
+def category_mark(category: int) -> str:
+    return f"{MARK}c{int(category)}"
+
+
+def marks(categories: Any) -> str:
+    """The marks of a document whose hits have ``categories``."""
+    cats = sorted({int(c) for c in categories})
+    return " ".join([category_mark(c) for c in cats] + ([ANY_HIT_MARK] if cats else []))
+
 
 def _jieba() -> Any:
     global _tokenizer
