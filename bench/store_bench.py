@@ -8,11 +8,12 @@ and app-store sites, in Chinese, about a third of them hits of one or two catego
 - category + date range (a page of 50 hits and the total count),
 - one site,
 - full text + category,
-- aggregations (by category over a month, by site, by day).
+- aggregations (by category over a month, by site (all, and the top 20), by day).
 
     .venv/bin/python bench/store_bench.py              # 100 000 documents
     .venv/bin/python bench/store_bench.py --million    # 1 000 000 documents
     .venv/bin/python bench/store_bench.py --docs 20000 --store /tmp/bench-store --keep
+    .venv/bin/python bench/store_bench.py --store /tmp/bench-store --reuse   # queries only
 """
 
 from __future__ import annotations
@@ -123,26 +124,34 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
     parser.add_argument("--batch", type=int, default=500, help="documents per write")
     parser.add_argument("--runs", type=int, default=60, help="runs of each query")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the queries on the store at --store, as it is")
     args = parser.parse_args()
     n = 1_000_000 if args.million else args.docs
     path = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="jinjian-bench-")) / "store"
 
-    t = time.perf_counter()
-    items = generate(n)
-    print(f"generated {n} documents in {time.perf_counter() - t:.1f} s "
-          f"({sum(len(d.text) for d, _, _ in items) / n:.0f} characters each on average)")
-
-    store = SQLiteStore(path)
-    t = time.perf_counter()
-    for start in range(0, n, args.batch):
-        store.write_documents(items[start:start + args.batch])
-    elapsed = time.perf_counter() - t
-    hits = store.count_hits()
-    print(f"indexed {n} documents ({hits} hits) in {elapsed:.1f} s: {n / elapsed:.0f} docs/s "
-          f"(batches of {args.batch}; jieba segmentation {_segmenting[0]:.1f} s of it, "
-          f"{n / max(elapsed - _segmenting[0], 1e-9):.0f} docs/s without)")
-    store.conn.execute("ANALYZE")
-    del items
+    if args.reuse:
+        if not args.store:
+            parser.error("--reuse needs --store")
+        store = SQLiteStore(path, create=False)
+        n = store.count_documents()
+        hits = store.count_hits()
+    else:
+        t = time.perf_counter()
+        items = generate(n)
+        print(f"generated {n} documents in {time.perf_counter() - t:.1f} s "
+              f"({sum(len(d.text) for d, _, _ in items) / n:.0f} characters each on average)")
+        store = SQLiteStore(path)
+        t = time.perf_counter()
+        for start in range(0, n, args.batch):
+            store.write_documents(items[start:start + args.batch])
+        elapsed = time.perf_counter() - t
+        hits = store.count_hits()
+        print(f"indexed {n} documents ({hits} hits) in {elapsed:.1f} s: {n / elapsed:.0f} docs/s "
+              f"(batches of {args.batch}; jieba segmentation {_segmenting[0]:.1f} s of it, "
+              f"{n / max(elapsed - _segmenting[0], 1e-9):.0f} docs/s without)")
+        store.conn.execute("ANALYZE")
+        del items
 
     rng = random.Random(11)
     sites = [r[0] for r in store.conn.execute(
@@ -171,6 +180,8 @@ def main() -> None:
             "category", HitQuery(since=days[i % len(days)], until=(datetime.fromisoformat(
                 days[i % len(days)]) + timedelta(days=30)).date().isoformat()))),
         ("aggregate by site, one category", lambda i: store.aggregate("site", HitQuery(category=1 + i % 9))),
+        ("top 20 sites, one category", lambda i: store.aggregate(
+            "site", HitQuery(category=1 + i % 9), limit=20)),
         ("aggregate by day, one category", lambda i: store.aggregate("day", HitQuery(category=1 + i % 9))),
         ("aggregate by category, all hits", lambda i: store.aggregate("category")),
     ]

@@ -600,10 +600,11 @@ class Store(ABC):
         """How many hits match ``query`` (ignoring limit and offset)."""
 
     @abstractmethod
-    def aggregate(self, by: str, query: HitQuery | None = None) -> list[tuple[Any, int]]:
+    def aggregate(self, by: str, query: HitQuery | None = None, limit: int | None = None
+                  ) -> list[tuple[Any, int]]:
         """Counts of the hits matching ``query`` by ``category``, ``site``, ``kind``, ``region``,
-        ``status``, ``doc_type`` or ``day`` (UTC day first seen): most first, ties by key; days
-        in order."""
+        ``status``, ``doc_type`` or ``day`` (UTC day first seen): most first, ties by key, the
+        first ``limit`` of them; days in order."""
 
     def hit(self, hit: str) -> Hit | None:
         """One hit by id."""

@@ -707,7 +707,8 @@ class SearchStore(Store):
                             body={"query": self._query(query)})
         return int(answer["count"])
 
-    def aggregate(self, by: str, query: HitQuery | None = None) -> list[tuple[Any, int]]:
+    def aggregate(self, by: str, query: HitQuery | None = None, limit: int | None = None
+                  ) -> list[tuple[Any, int]]:
         fields = {"category", "site", "kind", "region", "status", "doc_type"}
         if by != "day" and by not in fields:
             raise QueryError(f"aggregate by {by!r}: expected one of "
@@ -718,15 +719,18 @@ class SearchStore(Store):
             agg = {"date_histogram": {"field": "first_seen", "calendar_interval": "day",
                                       "format": "yyyy-MM-dd", "min_doc_count": 1}}
         else:
-            agg = {"terms": {"field": by, "size": MAX_WINDOW}}
+            agg = {"terms": {"field": by, "size": limit or MAX_WINDOW,
+                             "order": [{"_count": "desc"}, {"_key": "asc"}]}}
         answer = self._call("POST", f"/{self.alias['hits']}/_search", body={
             "query": self._query(query), "size": 0, "aggs": {"a": agg}})
         buckets = answer["aggregations"]["a"]["buckets"]
         if by == "day":
-            return [(b["key_as_string"], int(b["doc_count"])) for b in buckets if b["doc_count"]]
+            days = [(b["key_as_string"], int(b["doc_count"])) for b in buckets if b["doc_count"]]
+            return days if limit is None else days[:limit]
         pairs = [(int(b["key"]) if by == "category" else b["key"], int(b["doc_count"]))
                  for b in buckets]
-        return sorted(pairs, key=lambda kv: (-kv[1], kv[0]))
+        pairs.sort(key=lambda kv: (-kv[1], kv[0]))
+        return pairs if limit is None else pairs[:limit]
 
     def stored_hit(self, hit: str) -> StoredHit | None:
         got = self._get("hits", hit)

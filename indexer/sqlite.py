@@ -238,6 +238,10 @@ class SQLiteStore(Store):
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
+            # read through memory maps and a 64 MiB page cache: a large store is read, not
+            # copied page by page (SQLite caps the map at its build's limit, 2 GiB by default)
+            self.conn.execute("PRAGMA mmap_size=8589934592")
+            self.conn.execute("PRAGMA cache_size=-65536")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._upgrade(db)
         except sqlite3.OperationalError as exc:
@@ -485,16 +489,17 @@ class SQLiteStore(Store):
 
     # --- reading ---------------------------------------------------------------------------
 
-    RARE_TEXT = 3000  # fewer matching documents than this: list them first
+    RARE_TEXT = 3000  # at most this many matching documents: start from them
 
     def _text_clause(self, query: HitQuery, exhaustive: bool) -> tuple[str, list[Any]]:
         """A full-text condition on hits.
 
         The FTS5 expression also asks for the document's category mark (or its any-hit mark),
-        so FTS5 itself narrows to documents with hits of the category. When few documents match,
-        or every match is needed (counts, aggregations), the matching documents are listed from
-        FTS5 and their hits looked up; otherwise hits are walked in the order asked for and each
-        checked against FTS5, so a page of 50 stops after about 50 / frequency hits.
+        so that FTS5 itself narrows to documents with hits of the category. The matching
+        documents form a list (in C, fast); then either their hits are looked up by index and
+        sorted (few matches, or every match is needed: counts, aggregations), or the hits are
+        walked in the order asked for and each is checked against the list, so that a page of
+        50 stops after about 50 / frequency hits (``+`` keeps SQLite from the first plan).
         """
         groups = fulltext.query_groups(query.text or "")
         if not groups:
@@ -502,16 +507,15 @@ class SQLiteStore(Store):
         mark = (fulltext.category_mark(query.category) if query.category is not None
                 else fulltext.ANY_HIT_MARK)
         expression = f'{fulltext.fts5_query(groups)} AND "{mark}"'
-        listed = "h.text_n IN (SELECT rowid FROM doc_fts WHERE doc_fts MATCH ?)"
+        matching = "(SELECT rowid FROM doc_fts WHERE doc_fts MATCH ?)"
         if exhaustive:
-            return listed, [expression]
+            return f"h.text_n IN {matching}", [expression]
         found = self.conn.execute(
             "SELECT COUNT(*) FROM (SELECT 1 FROM doc_fts WHERE doc_fts MATCH ? LIMIT ?)",
             (expression, self.RARE_TEXT + 1)).fetchone()[0]
         if found <= self.RARE_TEXT:
-            return listed, [expression]
-        return ("EXISTS (SELECT 1 FROM doc_fts WHERE doc_fts MATCH ? AND "
-                "doc_fts.rowid = h.text_n)", [expression])
+            return f"h.text_n IN {matching}", [expression]
+        return f"+h.text_n IN {matching}", [expression]
 
     def _where(self, query: HitQuery, exhaustive: bool = False) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -562,25 +566,37 @@ class SQLiteStore(Store):
             yield self._hit_from_row(row)
 
     def count_hits(self, query: HitQuery | None = None) -> int:
+        query = (query or HitQuery()).checked()
         with self._lock:
-            where, args = self._where((query or HitQuery()).checked(), exhaustive=True)
+            others = (query.site, query.kind, query.region, query.doc_type, query.status,
+                      query.since, query.until)
+            groups = fulltext.query_groups(query.text or "")
+            if query.category is not None and groups and all(v is None for v in others):
+                # one hit per (document, category): the documents FTS5 finds with the category's
+                # mark are the hits
+                expression = (f"{fulltext.fts5_query(groups)} AND "
+                              f'"{fulltext.category_mark(query.category)}"')
+                return int(self.conn.execute(
+                    "SELECT COUNT(*) FROM doc_fts WHERE doc_fts MATCH ?", (expression,)
+                ).fetchone()[0])
+            where, args = self._where(query, exhaustive=True)
             return int(self.conn.execute(f"SELECT COUNT(*) FROM hits h{where}", args).fetchone()[0])
 
-    def aggregate(self, by: str, query: HitQuery | None = None) -> list[tuple[Any, int]]:
+    def aggregate(self, by: str, query: HitQuery | None = None, limit: int | None = None
+                  ) -> list[tuple[Any, int]]:
         keys = {"category": "h.category", "site": "h.site", "kind": "h.kind",
                 "region": "h.region", "status": "h.status", "doc_type": "h.doc_type",
                 "day": "substr(h.first_seen, 1, 10)"}
         if by not in keys:
             raise QueryError(f"aggregate by {by!r}: expected one of {', '.join(keys)}")
+        order = "k" if by == "day" else "n DESC, k"
         with self._lock:
             where, args = self._where((query or HitQuery()).checked(), exhaustive=True)
             rows = self.conn.execute(
-                f"SELECT {keys[by]} AS k, COUNT(*) FROM hits h{where} GROUP BY k", args
+                f"SELECT {keys[by]} AS k, COUNT(*) AS n FROM hits h{where} GROUP BY k "
+                f"ORDER BY {order} LIMIT ?", [*args, -1 if limit is None else limit]
             ).fetchall()
-        pairs = [(r[0], int(r[1])) for r in rows]
-        if by == "day":
-            return sorted(pairs)
-        return sorted(pairs, key=lambda kv: (-kv[1], kv[0]))
+        return [(r[0], int(r[1])) for r in rows]
 
     def stored_hit(self, hit: str) -> StoredHit | None:
         with self._lock:

@@ -208,7 +208,14 @@ def test_full_text_in_chinese(store_space):
     assert text("不存在的词语") == set()
     assert text("，。") == set()
     assert store.count_hits(HitQuery(text="保本", site="a.cn")) == 2
+    assert store.count_hits(HitQuery(text="保本", category=5)) == 1
+    assert store.count_hits(HitQuery(text="保本", category=9)) == 0
     assert store.aggregate("category", HitQuery(text="保本")) == [(2, 1), (5, 1)]
+    # the next crawl finds a new category on a known page: text search finds it under it too
+    store.write_document(P3, verdict(7, 1), "2026-12-06T00:00:00Z")
+    assert text("杠杆", category=1) == {H(P3, 1)}
+    assert store.count_hits(HitQuery(text="杠杆", category=1)) == 1
+    assert store.count_hits(HitQuery(text="杠杆")) == 2
 
 
 def test_aggregations(store_space):
@@ -223,6 +230,8 @@ def test_aggregations(store_space):
                                       ("2026-12-04", 2)]
     assert store.aggregate("doc_type") == [("page", 6), ("ad", 1)]
     assert store.aggregate("site", HitQuery(category=5)) == [("a.cn", 2)]
+    assert store.aggregate("site", limit=2) == [("a.cn", 3), ("e.cn", 2)]
+    assert store.aggregate("day", limit=1) == [("2026-12-01", 2)]
     assert store.aggregate("day", HitQuery(since="2026-12-03")) == [("2026-12-03", 1),
                                                                      ("2026-12-04", 2)]
     store.transition(H(P1, 2), "dismissed", user="li")
