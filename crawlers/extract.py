@@ -82,7 +82,10 @@ def normalise_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
 
 
-def parse_html(html: str) -> etree._Element:
+def parse_html(html: str | etree._Element) -> etree._Element:
+    """The document's root element; an already parsed root is returned as it is."""
+    if not isinstance(html, str):
+        return html
     html = re.sub(r"^\s*<\?xml[^>]*>", "", html)
     if not html.strip():
         html = "<html><body></body></html>"
@@ -148,7 +151,7 @@ def _label_container(label: etree._Element, max_chars: int) -> etree._Element | 
     return None
 
 
-def extract_page(html: str, url: str, *, max_ad_units: int = 200, max_links: int = 1000,
+def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 200, max_links: int = 1000,
                  max_frames: int = 20, max_unit_chars: int = 1200) -> ExtractedPage:
     """Title, main text (without the ad units), same-site links, ad units and ad frames."""
     root = parse_html(html)
@@ -267,7 +270,7 @@ def frame_unit(html: str, frame_url: str, position: str) -> AdUnit | None:
     )
 
 
-def needs_render(html: str) -> str:
+def needs_render(html: str | etree._Element) -> str:
     """Why a statically fetched page needs a browser ('' when it does not)."""
     root = parse_html(html)
     scripts = root.xpath("//script")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
+from lxml import etree
 from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
@@ -20,6 +21,7 @@ from crawlers.extract import (
     frame_unit,
     needs_render,
     normalise_url,
+    parse_html,
 )
 from crawlers.items import AdUnitItem, PageItem
 from crawlers.urls import site_of
@@ -95,8 +97,10 @@ class SiteSpider(scrapy.Spider):
             meta={"target": index, "page_depth": depth, **meta},
         )
 
-    def _render_request(self, response: Response, index: int, reason: str) -> scrapy.Request:
-        static_units = response.meta.get("static_units")
+    def _render_request(self, response: Response, index: int, reason: str,
+                        static_units: list[str]) -> scrapy.Request:
+        """Fetch the page again in the browser; ``static_units`` are the ad texts the static
+        page already showed, so units seen only after rendering can be told apart."""
         return scrapy.Request(
             response.url, callback=self.parse_page, errback=self.render_failed, dont_filter=True,
             meta={
@@ -129,19 +133,17 @@ class SiteSpider(scrapy.Spider):
                 self.crawler.stats.inc_value("jinjian/duplicate_content")
                 self.logger.info("same content as %s, not indexed twice: %s", first, response.url)
                 return
-        html = response.text
+        root = parse_html(response.text)  # parsed once: the render decision and the extraction
         if not rendered and target.render != "never":
-            reason = "render: always" if target.render == "always" else needs_render(html)
+            reason = "render: always" if target.render == "always" else needs_render(root)
             if reason:
-                page = extract_page(html, response.url)
-                meta_units = [u.text for u in page.ad_units]
-                request = self._render_request(response, index, reason)
-                request.meta["static_units"] = meta_units
-                yield request
+                static_units = [u.text for u in extract_page(root, response.url).ad_units]
+                yield self._render_request(response, index, reason, static_units)
                 return
-        yield from self._emit(response, html, target, index, rendered=rendered)
+        yield from self._emit(response, root, target, index, rendered=rendered)
 
-    def _emit(self, response: Response, html: str, target: TargetState, index: int, *,
+    def _emit(self, response: Response, html: str | etree._Element, target: TargetState,
+              index: int, *,
               rendered: bool, status: int | None = None, encoding: str = "") -> Iterator[Any]:
         settings = self.crawler.settings
         url = normalise_url(response.url)
