@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import sqlite3
-from collections import defaultdict
 
 import pytest
 
+from jinjian.demo.compare import compare, page_urls
 from jinjian.demo.server import manifest
 
 BASE_PORT = 21000 + (os.getpid() % 200) * 10
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 @pytest.fixture(scope="module")
@@ -39,30 +33,6 @@ def _hits(store):
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def _documents(store):
-    conn = sqlite3.connect(store / "jinjian.sqlite3")
-    conn.row_factory = sqlite3.Row
-    docs = [dict(r) for r in conn.execute("SELECT * FROM documents")]
-    cats = defaultdict(set)
-    for r in conn.execute("SELECT doc_id, category FROM hits"):
-        cats[r["doc_id"]].add(r["category"])
-    conn.close()
-    return docs, cats
-
-
-def _url(site: str, path: str) -> str:
-    names = sorted(manifest()["sites"])
-    return f"http://127.0.0.1:{BASE_PORT + names.index(site)}{path}"
-
-
-def _page_urls(site, path):
-    """A home page is crawled as "/" (the start URL); "/index.html" is the same document."""
-    urls = {_url(site, path)}
-    if path == "/index.html":
-        urls.add(_url(site, "/"))
-    return urls
-
-
 def test_demo_prints_a_summary(demo_store):
     _, result = demo_store
     assert "hits by category" in result.stdout and "hits by site" in result.stdout
@@ -78,33 +48,27 @@ def test_hits_cover_the_categories_and_the_hard_cases(demo_store):
         assert set(h) >= {"url", "site", "kind", "doc_type", "landing_url", "category", "slug",
                           "score", "evidence", "first_seen", "last_seen", "status"}
         assert h["evidence"] and all(e["source"].startswith(("rule:", "model")) for e in h["evidence"])
-    docs, cats = _documents(store)
-    gbk = {_url("finance", p) for p in ("/", "/index.html", "/licai.html", "/market.html")}
-    assert any(d["url"] in gbk and cats[d["id"]] for d in docs), "a hit from the GBK portal"
+    result = compare(store, BASE_PORT)
+    docs, cats = result.documents, result.categories
+    gbk = set().union(*(page_urls("finance", p, BASE_PORT) for p in ("/index.html", "/licai.html",
+                                                                     "/market.html")))
+    assert any(d["url"] in gbk and cats.get(d["id"]) for d in docs), "a hit from the GBK portal"
     gbk_text = " ".join(d["text"] for d in docs if d["url"] in gbk)
     assert "理财" in gbk_text, "the GBK page was decoded"
     script_ads = [d for d in docs if d["ad_kind"] == "script"]
     assert script_ads, "the ad inserted by JavaScript was seen in the rendered page"
-    assert any(cats[d["id"]] for d in script_ads), "and it is a hit"
+    assert any(cats.get(d["id"]) for d in script_ads), "and it is a hit"
 
 
 def test_every_planted_violation_is_found(demo_store):
     store, _ = demo_store
-    docs, cats = _documents(store)
-    missed, wrong = [], []
-    for v in manifest()["violations"]:
-        urls = _page_urls(v["site"], v["path"])
-        want_type = "ad" if v["unit"] == "ad" else "page"
-        found = [d for d in docs if d["url"] in urls and d["doc_type"] == want_type
-                 and _norm(v["snippet"]) in _norm(d["text"])]
-        if not found:
-            missed.append(f"{v['site']}{v['path']} {v['unit']} {v['snippet']!r}: not extracted")
-            continue
-        if v["unit"] == "ad" and v.get("ad_kind") == "js":
-            assert any(d["ad_kind"] == "script" for d in found)
-        got = set().union(*(cats[d["id"]] for d in found))
-        if not got & set(v["categories"]):
-            wrong.append(f"{v['site']}{v['path']} {v['snippet']!r}: want {v['categories']}, got {sorted(got)}")
+    result = compare(store, BASE_PORT)
+    missed = [p.describe() + ": not extracted" for p in result.planted if not p.extracted]
+    wrong = [f"{p.describe()}: want {sorted(p.wanted)}, got {sorted(p.categories)}"
+             for p in result.planted if p.extracted and not p.categories & p.wanted]
+    for p in result.planted:
+        if p.violation["unit"] == "ad" and p.violation.get("ad_kind") == "js":
+            assert any(d["ad_kind"] == "script" for d in p.documents)
     assert not missed, "\n".join(missed)
     assert not wrong, "\n".join(wrong)
 
@@ -114,10 +78,11 @@ def test_no_compliant_page_is_listed(demo_store):
     hits = _hits(store)
     compliant = set()
     for c in manifest()["compliant"]:
-        compliant |= _page_urls(c["site"], c["path"])
+        compliant |= page_urls(c["site"], c["path"], BASE_PORT)
     listed = [f"{h['url']} {h['slug']}: {h['evidence'][0]['text']}" for h in hits
               if h["url"] in compliant]
     assert not listed, "\n".join(listed)
+    assert not compare(store, BASE_PORT).compliant_hits
 
 
 def test_a_rerun_updates_and_never_duplicates(demo_store):
