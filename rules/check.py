@@ -37,6 +37,7 @@ from rules.engine import (
     parse_rule_file,
     parse_thresholds,
     read_yaml_located,
+    unique_rules,
 )
 
 _RULE_DIRS = ("categories", "screening")
@@ -111,14 +112,8 @@ def _check_file(
             errors.append(f"{f}:1: empty rule file")
             return
         parsed = parse_rule_file(f, doc, lexicons_for(f), errors)
-        if parsed is None:
-            return
-        for rule in parsed.rules:
-            if rule.id in seen:
-                p, ln = seen[rule.id]
-                errors.append(f"{f}:{rule.line}: duplicate rule id {rule.id!r} (first in {p}:{ln})")
-            else:
-                seen[rule.id] = (f, rule.line)
+        if parsed is not None:
+            unique_rules(f, parsed.rules, seen, errors)
         return
     if f.parent.name == "regions" and isinstance(doc, dict) and "thresholds" in doc:
         parse_thresholds(doc["thresholds"], _Errors(f, errors), _vline(doc, "thresholds"),

@@ -617,16 +617,23 @@ def load_rules(
         if yerrs:
             continue
         parsed = parse_rule_file(f, doc, lex, errors)
-        if parsed is None:
-            continue
-        for rule in parsed.rules:
-            if rule.id in seen:
-                p, ln = seen[rule.id]
-                errors.append(f"{f}:{rule.line}: duplicate rule id {rule.id!r} (first in {p}:{ln})")
-                continue
-            seen[rule.id] = (f, rule.line)
-            rules.append(rule)
+        if parsed is not None:
+            rules.extend(unique_rules(f, parsed.rules, seen, errors))
     return rules
+
+
+def unique_rules(path: Path, rules: Iterable[Rule], seen: dict[str, tuple[Path, int]],
+                 errors: list[str]) -> list[Rule]:
+    """The rules of ``path`` whose ids are new; a repeated id is an error naming both places."""
+    kept: list[Rule] = []
+    for rule in rules:
+        if rule.id in seen:
+            p, ln = seen[rule.id]
+            errors.append(f"{path}:{rule.line}: duplicate rule id {rule.id!r} (first in {p}:{ln})")
+            continue
+        seen[rule.id] = (path, rule.line)
+        kept.append(rule)
+    return kept
 
 
 # ==================================================================== the pre-filter
