@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 USER_DICT = Path(__file__).resolve().parent / "data" / "finance_dict.txt"
 
 _lock = threading.Lock()
-_jieba: ModuleType | None = None
+_jieba: Any = None
 
 
-def backend() -> ModuleType:
-    """The jieba module in use (``jieba_fast`` if importable), with the user dictionary loaded."""
+def backend() -> Any:
+    """The classifier's own jieba tokenizer (``jieba_fast`` if importable) with the finance
+    dictionary. A private instance: jieba's default tokenizer, used by anything else in the
+    process (the store's full-text index keeps its own too), is left unchanged."""
     global _jieba
     if _jieba is None:
         with _lock:
@@ -28,9 +30,10 @@ def backend() -> ModuleType:
                 except ImportError:  # the C build is optional
                     import jieba as module
                 module.setLogLevel(logging.WARNING)
-                module.initialize()
-                module.load_userdict(str(USER_DICT))
-                _jieba = module
+                tokenizer = module.Tokenizer()
+                tokenizer.initialize()
+                tokenizer.load_userdict(str(USER_DICT))
+                _jieba = tokenizer
     return _jieba
 
 
