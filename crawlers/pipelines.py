@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -13,17 +14,64 @@ from crawlers.items import AdUnitItem, PageItem
 from indexer import Document, Store, StoreUnavailable, WriteReport, doc_id, open_store
 from indexer.spool import Spool, default_spool_dir
 from nlp.classify import classify
+from rules.lists import ListError, Lists, apply_lists, load_lists, match_entity
+from rules.verdict import Verdict
 
 logger = logging.getLogger(__name__)
 
 
 class ClassifyPipeline:
-    """Attach the verdict of ``nlp.classify`` to each item."""
+    """Attach the verdict of ``nlp.classify`` to each item, after the lists of ``rules.lists``.
+
+    The lists (admission, negative, flagged advertisers, licence scope) judge the advertiser:
+
+    - an ad unit's advertiser is its advertiser domain and the host of its landing URL;
+    - a page's advertiser is its own site (domain and host): always for an ad's landing page and
+      for the sites of kind p2p, finance and realestate, which promote their own business; for
+      portal, search and appstore pages (others' content) only when a list names the site.
+
+    Company names found on a page are not used to identify its advertiser: a page names custody
+    banks, partners and the subjects of news as well as its operator, and a name is what an
+    impostor copies; a domain is not.
+
+    Settings: ``JINJIAN_LISTS_DIR`` (the folder of the four list files; environment variable
+    of the same name; default ``rules/data/lists``).
+    """
+
+    HOSTING_KINDS = frozenset({"portal", "search", "appstore"})
+
+    def __init__(self, lists_dir: str | None = None, crawler: Crawler | None = None) -> None:
+        self.lists: Lists = load_lists(lists_dir or None)
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ClassifyPipeline:
+        lists_dir = crawler.settings.get("JINJIAN_LISTS_DIR") or os.environ.get("JINJIAN_LISTS_DIR")
+        try:
+            return cls(lists_dir, crawler)
+        except ListError as exc:
+            logger.error("cannot load the lists: %s", exc)
+            raise
+
+    def advertiser_domains(self, item: PageItem | AdUnitItem) -> list[str]:
+        """The domains that identify the advertiser of ``item`` ([] when it has none)."""
+        if isinstance(item, AdUnitItem):
+            return [d for d in (item.advertiser, item.landing_url) if d]
+        domains = [d for d in (item.site, item.url) if d]
+        if item.landing or item.kind not in self.HOSTING_KINDS:
+            return domains
+        return domains if match_entity((), domains, lists=self.lists) else []
 
     def process_item(self, item: PageItem | AdUnitItem, spider: Spider | None = None
                      ) -> PageItem | AdUnitItem:
-        item.verdict = (classify(item.text, region=item.region or None).to_dict()
-                        if item.text else {})
+        verdict = classify(item.text, region=item.region or None) if item.text else Verdict()
+        verdict = apply_lists(verdict, item.text or "", lists=self.lists,
+                              advertiser_domains=self.advertiser_domains(item))
+        item.verdict = verdict.to_dict() if item.text or verdict.screening else {}
+        if self.crawler is not None and self.crawler.stats is not None:
+            for e in verdict.screening:
+                if e.rule_set in ("flagged_advertiser", "negative_list"):
+                    self.crawler.stats.inc_value(f"jinjian/lists/{e.rule_set}")
         return item
 
 

@@ -56,6 +56,16 @@ def _open_store(store: str | None, *, create: bool) -> Any:
         fail(str(exc))
 
 
+def _check_lists() -> None:
+    """The crawl applies the lists (rules/lists.py): a bad list file stops it before it starts."""
+    from rules.lists import ListError, load_lists
+
+    try:
+        load_lists(settings().lists_dir or None)
+    except ListError as exc:
+        fail(f"{exc} (set JINJIAN_LISTS_DIR to a folder of valid list files, or unset it)")
+
+
 # --- crawl / demo -----------------------------------------------------------------------------
 
 def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
@@ -134,6 +144,7 @@ def crawl(
         parsed = load_targets(targets)
     except TargetsError as exc:
         fail(str(exc))
+    _check_lists()
     location = _store_location(store)
     with _open_store(location, create=True) as opened:
         pass
@@ -156,6 +167,7 @@ def demo(
     from jinjian.demo.server import DemoWeb
     from jinjian.targets import Target, TargetsFile, dump_targets
 
+    _check_lists()
     try:
         web = DemoWeb.start(base_port)
     except OSError as exc:
@@ -311,7 +323,8 @@ def classify_cmd(
 # --- rules and screening ------------------------------------------------------------------
 
 rules_app = typer.Typer(help="The rule files: validation.", no_args_is_help=True)
-screen_app = typer.Typer(help="Enterprise-name and business-scope screening.", no_args_is_help=True)
+screen_app = typer.Typer(help="Screening: enterprise names and business scopes; a site's "
+                         "screening evidence and P2P checklist.", no_args_is_help=True)
 
 
 @rules_app.command("check")
@@ -348,7 +361,9 @@ def screen_companies_cmd(
 def _register_subcommands() -> None:
     from jinjian.cli_index import index_app
     from jinjian.cli_model import model_app
+    from jinjian.cli_screen import add_screen_commands
 
+    add_screen_commands(screen_app)
     app.add_typer(model_app, name="model")
     app.add_typer(index_app, name="index")
     app.add_typer(rules_app, name="rules")

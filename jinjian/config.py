@@ -29,6 +29,10 @@ class Settings:
     render_timeout_ms: int = field(
         default_factory=lambda: int(os.environ.get("JINJIAN_RENDER_TIMEOUT_MS", 20000))
     )
+    # the admission, negative, flagged-advertiser and licence-scope list files (rules/lists.py);
+    # "" is the shipped example data in rules/data/lists. The crawler's ClassifyPipeline reads
+    # the same variable (crawlers/ never import jinjian).
+    lists_dir: str = field(default_factory=lambda: os.environ.get("JINJIAN_LISTS_DIR", ""))
 
 
 def settings() -> Settings:
