@@ -26,6 +26,7 @@ class PageItem:
     companies: list[str] = field(default_factory=list)
     outlinks: list[str] = field(default_factory=list)
     verdict: dict[str, Any] = field(default_factory=dict)
+    warc: dict[str, Any] = field(default_factory=dict)  # the response's WARC record (crawlers.warc)
 
 
 @dataclass
@@ -45,3 +46,4 @@ class AdUnitItem:
     frame_url: str = ""
     rendered: bool = False
     verdict: dict[str, Any] = field(default_factory=dict)
+    warc: dict[str, Any] = field(default_factory=dict)  # the page's (or frame's) WARC record

@@ -202,6 +202,7 @@ class StorePipeline:
                 extra={"rendered": item.rendered, "render_reason": item.render_reason,
                        "encoding": item.encoding, "companies": item.companies,
                        "target_url": item.target_url, "landing": item.landing},
+                warc=item.warc,
             )
         else:
             doc = Document(
@@ -210,7 +211,7 @@ class StorePipeline:
                 content_hash=item.content_hash, fetched_at=item.fetched_at,
                 landing_url=item.landing_url, advertiser=item.advertiser,
                 image_url=item.image_url, ad_kind=item.ad_kind, position=item.position,
-                extra={"rendered": item.rendered, "frame_url": item.frame_url},
+                extra={"rendered": item.rendered, "frame_url": item.frame_url}, warc=item.warc,
             )
         self.buffer.append((doc, item.verdict, item.fetched_at))
         self.crawler.stats.inc_value(f"jinjian/items/{doc.doc_type}")

@@ -58,6 +58,8 @@ PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = int(os.environ.get("JINJIAN_RENDER_TIMEO
 
 DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.PrivateAddressGuard": 50,
+    # next to the downloader: records each response as it came, before decompression/redirects
+    "crawlers.warc.WarcMiddleware": 950,
 }
 ITEM_PIPELINES = {
     "crawlers.pipelines.ClassifyPipeline": 300,
@@ -71,6 +73,9 @@ JINJIAN_MAX_AD_UNITS_PER_PAGE = 200
 JINJIAN_MAX_LINKS_PER_PAGE = 1000
 JINJIAN_MAX_IFRAMES_PER_PAGE = 20
 JINJIAN_MAX_LANDING_PAGES_PER_TARGET = 100
+# WARC evidence (crawlers/warc.py): folder (default STORE/warc) and rotation size
+JINJIAN_WARC_DIR = os.environ.get("JINJIAN_WARC_DIR", "")
+JINJIAN_WARC_MAX_BYTES = int(os.environ.get("JINJIAN_WARC_MAX_BYTES", str(100 * 1024 * 1024)))
 
 FEED_EXPORT_ENCODING = "utf-8"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"

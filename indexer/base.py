@@ -145,6 +145,9 @@ class Document:
     status_code: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
     screening: list[dict[str, Any]] = field(default_factory=list)  # screening-rule evidence
+    # the WARC record of the response it was read from: file (relative to the WARC folder),
+    # offset, length, record id, digests, body SHA-256 (see crawlers.warc.Ref); {} when none
+    warc: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

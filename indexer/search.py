@@ -81,7 +81,7 @@ MAPPINGS: dict[str, dict[str, Any]] = {
         "image_url": {"type": "keyword", "index": False}, "ad_kind": _K, "position": _K,
         "icp": _K, "status_code": {"type": "integer"}, "extra": _OFF, "screening": _OFF,
         "screening_sets": _K, "fetched_at": _DATE, "first_seen": _DATE, "last_seen": _DATE,
-        "versions": _OFF, "updated_ms": {"type": "long"},
+        "versions": _OFF, "updated_ms": {"type": "long"}, "warc": _OFF,
     },
     "hits": {
         "id": _K, "doc_id": _K, "category": _K, "slug": _K, "score": {"type": "double"},
@@ -440,7 +440,8 @@ class SearchStore(Store):
                 self._create_index(f"{self.alias[kind]}-000001", self.alias[kind])
                 continue
             mapping = self._call("GET", f"/{index}/_mapping")
-            meta = (mapping.get(index, {}).get("mappings", {}).get("_meta") or {})
+            mappings = mapping.get(index, {}).get("mappings", {})
+            meta = mappings.get("_meta") or {}
             version = int(meta.get("jinjian_mapping", 0))
             if version > MAPPING_VERSION:
                 raise StoreError(f"{self.location}: index {index} has mapping version {version}, "
@@ -448,6 +449,21 @@ class SearchStore(Store):
             if version < MAPPING_VERSION:
                 raise StoreError(f"{self.location}: index {index} has mapping version {version}; "
                                  f"run `jinjian index reindex --store {self.location}`")
+            self._add_missing_fields(kind, index, mappings.get("properties") or {})
+
+    def _add_missing_fields(self, kind: str, index: str, properties: dict[str, Any]) -> None:
+        """Fields added to the mappings since ``index`` was made (new fields only, such as a
+        document's ``warc`` reference) are added to it in place: no reindex is needed."""
+        missing = {k: v for k, v in MAPPINGS[kind].items() if k not in properties}
+        if not missing:
+            return
+        try:
+            self._call("PUT", f"/{index}/_mapping", body={"properties": missing})
+        except HTTPError as exc:
+            raise StoreError(f"{self.location}: cannot add {', '.join(sorted(missing))} to the "
+                             f"mapping of {index}: {exc}") from None
+        if not self._templates_put:
+            self._put_templates()
 
     def indices(self) -> dict[str, str | None]:
         """The index behind each alias."""

@@ -49,7 +49,7 @@ from indexer.base import (
 
 __all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "jinjian.sqlite3"
 
 # Version 1, as the first slice created it. A new store is created at version 1 and migrated, so
@@ -175,6 +175,12 @@ END;
 """
 
 
+# Version 3: each document keeps the reference of its WARC record (crawlers.warc).
+SCHEMA_V3 = """
+ALTER TABLE documents ADD COLUMN warc TEXT NOT NULL DEFAULT '{}';
+"""
+
+
 def _statements(script: str) -> Iterator[str]:
     """The statements of ``script`` (executescript would commit the migration's transaction)."""
     buf = ""
@@ -200,11 +206,16 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX hits_text_n ON hits(text_n)")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2}
+def _migrate_to_3(conn: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA_V3):
+        conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2, 3: _migrate_to_3}
 
 DOC_COLUMNS = ("id", "doc_type", "url", "site", "kind", "region", "title", "text",
                "content_hash", "landing_url", "advertiser", "image_url", "ad_kind", "position",
-               "icp", "status_code", "extra", "screening", "fetched_at", "first_seen",
+               "icp", "status_code", "extra", "screening", "warc", "fetched_at", "first_seen",
                "last_seen")
 DENORM = ("site", "kind", "region", "doc_type", "url", "landing_url")
 
@@ -330,6 +341,7 @@ class SQLiteStore(Store):
         fields = {k: row[k] for k in row.keys() if k not in ("first_seen", "last_seen")}
         fields["extra"] = json.loads(fields["extra"])
         fields["screening"] = json.loads(fields.get("screening") or "[]")
+        fields["warc"] = json.loads(fields.get("warc") or "{}")
         return Document(**fields)
 
     def _stored_document(self, document_id: str) -> StoredDocument | None:
@@ -373,7 +385,8 @@ class SQLiteStore(Store):
         values = (d.id, d.doc_type, d.url, d.site, d.kind, d.region, d.title, d.text,
                   d.content_hash, d.landing_url, d.advertiser, d.image_url, d.ad_kind,
                   d.position, d.icp, d.status_code, json.dumps(d.extra, ensure_ascii=False),
-                  json.dumps(d.screening, ensure_ascii=False), d.fetched_at, rec.first_seen,
+                  json.dumps(d.screening, ensure_ascii=False),
+                  json.dumps(d.warc, ensure_ascii=False), d.fetched_at, rec.first_seen,
                   rec.last_seen)
         updates = ", ".join(f"{c}=excluded.{c}" for c in DOC_COLUMNS[1:])
         self.conn.execute(

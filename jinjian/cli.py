@@ -359,6 +359,7 @@ def screen_companies_cmd(
 
 
 def _register_subcommands() -> None:
+    from jinjian.cli_evidence import evidence_app
     from jinjian.cli_index import index_app
     from jinjian.cli_model import model_app
     from jinjian.cli_screen import add_screen_commands
@@ -368,6 +369,7 @@ def _register_subcommands() -> None:
     app.add_typer(index_app, name="index")
     app.add_typer(rules_app, name="rules")
     app.add_typer(screen_app, name="screen")
+    app.add_typer(evidence_app, name="evidence")
 
 
 _register_subcommands()

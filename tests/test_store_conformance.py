@@ -548,3 +548,46 @@ def test_reindex_keeps_the_store_readable_and_loses_no_write(store_space):
     assert check.count_hits(HitQuery(text="保本")) == 42 + len(written)
     assert check.hit(H(P1, 2)).status == "confirmed"
     assert check.audit(H(P1, 2))[0].note == "ok"
+
+
+def _warc_ref(offset, *, rendered=False, **more):
+    return {"file": "jinjian-20261201T080000Z-p2p-00001.warc.gz", "offset": offset,
+            "length": 812, "record_id": f"<urn:uuid:00000000-0000-0000-0000-{offset:012d}>",
+            "target_uri": "http://p2p.a.cn/", "date": "2026-12-01T08:00:00Z", "status": 200,
+            "block_digest": "sha256:" + "A" * 52 + "====",
+            "payload_digest": "sha256:" + "B" * 52 + "====", "body_sha256": "ab" * 32,
+            "rendered": rendered, **more}
+
+
+def test_warc_references_are_kept_returned_and_copied(store_space, tmp_path):
+    page_ref = _warc_ref(1234, rendered=True, static=_warc_ref(387))
+    ad_ref = _warc_ref(5678, target_uri="http://news.b.cn/")
+    crawl = [(replace(P1, warc=page_ref), verdict(2), "2026-12-01T08:00:00Z"),
+             (replace(A1, warc=ad_ref), verdict(9), "2026-12-02T10:00:00Z"),
+             (P2, verdict(5), "2026-12-02T09:00:00Z")]
+    location = store_space.location()
+    store = load(store_space.open(location), crawl)
+    assert store.document(P1.id).warc == page_ref
+    assert store.document_record(A1.id).doc.warc == ad_ref
+    assert store.document(P2.id).warc == {}
+    # the newest crawl's record is the one kept; a late, older write does not replace it
+    store.write_document(replace(P1, warc=_warc_ref(9999)), verdict(2), "2026-12-03T00:00:00Z")
+    store.write_document(replace(P1, warc=_warc_ref(1)), verdict(2), "2026-11-30T00:00:00Z")
+    assert store.document(P1.id).warc == _warc_ref(9999)
+    store.close()
+    again = store_space.open(location, create=False)
+    assert again.document(A1.id).warc == ad_ref
+    # through the spool, and `jinjian index copy` to SQLite and back to this backend
+    spool = Spool(tmp_path / "spool")
+    segment = spool.append([(replace(P5, warc=ad_ref), {}, "2026-12-04T00:00:00Z")])
+    assert next(Spool.read(segment))[0].warc == ad_ref
+    spool.replay(again)
+    copy = open_store(tmp_path / "copy")
+    store_space.opened.append(copy)
+    copy_store(again, copy)
+    back = store_space.open()
+    copy_store(copy, back)
+    for s in (copy, back):
+        assert s.document(P1.id).warc == _warc_ref(9999)
+        assert s.document(A1.id).warc == ad_ref and s.document(P5.id).warc == ad_ref
+        assert s.document(P2.id).warc == {}

@@ -113,6 +113,7 @@ class SiteSpider(scrapy.Spider):
                 "render_reason": reason, "static_units": static_units,
                 "static_body": response.body, "static_status": response.status,
                 "static_encoding": getattr(response, "encoding", ""),
+                "static_warc": response.meta.get("warc") or {},
             },
         )
 
@@ -143,9 +144,14 @@ class SiteSpider(scrapy.Spider):
         yield from self._emit(response, root, target, index, rendered=rendered)
 
     def _emit(self, response: Response, html: str | etree._Element, target: TargetState,
-              index: int, *,
-              rendered: bool, status: int | None = None, encoding: str = "") -> Iterator[Any]:
+              index: int, *, rendered: bool, status: int | None = None, encoding: str = "",
+              warc: dict[str, Any] | None = None) -> Iterator[Any]:
         settings = self.crawler.settings
+        # the WARC record of the response the page was read from (and, rendered, of its static
+        # fetch): the evidence of what was seen
+        ref = dict(response.meta.get("warc") or {}) if warc is None else dict(warc)
+        if rendered and ref and response.meta.get("static_warc"):
+            ref["static"] = response.meta["static_warc"]
         url = normalise_url(response.url)
         page = extract_page(
             html, url,
@@ -166,14 +172,14 @@ class SiteSpider(scrapy.Spider):
             content_hash=content_hash(page.title, page.text), title=page.title, text=page.text,
             encoding=encoding or getattr(response, "encoding", ""), rendered=rendered,
             render_reason=response.meta.get("render_reason", ""), icp=page.icp,
-            companies=page.companies, outlinks=page.links, landing=landing,
+            companies=page.companies, outlinks=page.links, landing=landing, warc=ref,
         )
         static_units = set(response.meta.get("static_units") or [])
         for unit in page.ad_units:
             if rendered and static_units and unit.text not in static_units:
                 unit.ad_kind = "script"
             target.ads += 1
-            yield self._ad_item(unit, url, target, fetched, rendered=rendered)
+            yield self._ad_item(unit, url, target, fetched, rendered=rendered, warc=ref)
             if not landing:
                 yield from self._landing_request(unit, index)
         if landing:
@@ -203,13 +209,14 @@ class SiteSpider(scrapy.Spider):
             yield self._page_request(unit.landing_url, index, depth=0, landing=True)
 
     def _ad_item(self, unit: AdUnit, page_url: str, target: TargetState, fetched: str, *,
-                 rendered: bool, frame_url: str = "") -> AdUnitItem:
+                 rendered: bool, frame_url: str = "",
+                 warc: dict[str, Any] | None = None) -> AdUnitItem:
         return AdUnitItem(
             page_url=page_url, site=site_of(page_url), kind=target.kind, region=target.region,
             position=unit.position, ad_kind=unit.ad_kind, text=unit.text, fetched_at=fetched,
             content_hash=unit.content_hash, image_url=unit.image_url,
             landing_url=unit.landing_url, advertiser=unit.advertiser, frame_url=frame_url,
-            rendered=rendered,
+            rendered=rendered, warc=dict(warc or {}),
         )
 
     def parse_frame(self, response: Response) -> Iterator[AdUnitItem]:
@@ -220,7 +227,7 @@ class SiteSpider(scrapy.Spider):
         if unit is not None:
             target.ads += 1
             yield self._ad_item(unit, response.meta["page_url"], target, now(), rendered=False,
-                                frame_url=response.url)
+                                frame_url=response.url, warc=response.meta.get("warc"))
             yield from self._landing_request(unit, response.meta["target"])
 
     # --- failures: reported, never silently dropped ---------------------------------------
@@ -253,4 +260,5 @@ class SiteSpider(scrapy.Spider):
             url=request.url, body=meta["static_body"], encoding=encoding,
             status=meta.get("static_status", 200), request=request,
         )
-        yield from self._emit(response, response.text, target, index, rendered=False)
+        yield from self._emit(response, response.text, target, index, rendered=False,
+                              warc=meta.get("static_warc") or {})
