@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the classifier's artefact: built from the committed corpus, never committed itself
+MODEL := nlp/model/jinjian-model.joblib
+MODEL_INPUTS := nlp/corpus/corpus.jsonl nlp/model.py nlp/tokenize.py nlp/data/finance_dict.txt \
+	rules/normalize.py rules/data/normalize.yaml
 
 .PHONY: setup system demo test lint bench clean
 
-setup: system $(STAMP)
+setup: system $(STAMP) $(MODEL)
 
 system:
 	@scripts/install-system.sh
@@ -17,6 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@$(BIN)/python -m pip install -q jieba_fast 2>/dev/null || echo "jieba_fast did not build; using jieba (same tokens, slower)"
 	@touch $(STAMP)
+
+$(MODEL): $(STAMP) $(MODEL_INPUTS)
+	$(BIN)/jinjian model train
 
 demo: setup
 	$(BIN)/jinjian demo

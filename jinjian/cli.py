@@ -66,6 +66,17 @@ def _check_lists() -> None:
         fail(f"{exc} (set JINJIAN_LISTS_DIR to a folder of valid list files, or unset it)")
 
 
+def _check_model() -> None:
+    """The classifier's artefact loads once, before any text is classified: a named model
+    that is missing, or an unreadable one, stops the command with one message."""
+    from nlp.model import ModelError, get_model
+
+    try:
+        get_model()
+    except ModelError as exc:
+        fail(f"{exc} (or set JINJIAN_MODEL=off to classify with the rules alone)")
+
+
 # --- crawl / demo -----------------------------------------------------------------------------
 
 def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
@@ -145,6 +156,7 @@ def crawl(
     except TargetsError as exc:
         fail(str(exc))
     _check_lists()
+    _check_model()
     location = _store_location(store)
     with _open_store(location, create=True) as opened:
         pass
@@ -168,6 +180,7 @@ def demo(
     from jinjian.targets import Target, TargetsFile, dump_targets
 
     _check_lists()
+    _check_model()
     try:
         web = DemoWeb.start(base_port)
     except OSError as exc:
@@ -282,6 +295,7 @@ def classify_cmd(
     """Classify texts: JSON lines in, one verdict per line out."""
     from nlp.classify import classify
 
+    _check_model()
     try:
         source = sys.stdin if in_ == "-" else open(in_, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:

@@ -56,3 +56,26 @@ def train_cmd() -> None:
     size = MODEL_FILE.stat().st_size / 1e6
     print(f"{MODEL_FILE}: {size:.1f} MB; thresholds "
           + ", ".join(f"{c}: {t:.2f}" for c, t in model.thresholds.items()))
+
+
+@model_app.command("evaluate")
+def evaluate_cmd(
+    split: str = typer.Option("test", help="Corpus split to score: train, dev or test."),
+    card: bool = typer.Option(True, help="Write the model card (nlp/MODEL_CARD.md)."),
+) -> None:
+    """Score rules, model and fused verdict on a split; write the model card."""
+    from nlp.corpus import SPLITS, CorpusError
+    from nlp.evaluate import MODEL_CARD, evaluate, model_card, summary
+    from nlp.model import MODEL_FILE, ModelError, model_path
+
+    if split not in SPLITS:
+        _fail(f"--split must be one of {', '.join(SPLITS)}; got {split!r}")
+    path = model_path() or MODEL_FILE
+    try:
+        report = evaluate(path, split)
+    except (ModelError, CorpusError) as exc:
+        _fail(str(exc))
+    print(summary(report))
+    if card:
+        MODEL_CARD.write_text(model_card(report), encoding="utf-8")
+        print(f"\nwrote {MODEL_CARD}")

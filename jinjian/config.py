@@ -33,6 +33,10 @@ class Settings:
     # "" is the shipped example data in rules/data/lists. The crawler's ClassifyPipeline reads
     # the same variable (crawlers/ never import jinjian).
     lists_dir: str = field(default_factory=lambda: os.environ.get("JINJIAN_LISTS_DIR", ""))
+    # the classifier's artefact (nlp/model.py); "" is nlp/model/jinjian-model.joblib, built by
+    # `jinjian model train` (make does it); "off" classifies with the rules alone. nlp/ reads
+    # the same variable.
+    model: str = field(default_factory=lambda: os.environ.get("JINJIAN_MODEL", ""))
 
 
 def settings() -> Settings:

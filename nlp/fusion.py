@@ -3,9 +3,10 @@
 - A rule hit stands: the rules are the quotable, high-precision half. Its score is the larger of
   the rule's score and the model's probability.
 - A model-only hit needs the category's tuned threshold; its evidence is the model's top
-  contributing terms and the sentence that carries most of them (source ``"model"``).
-- A unit the rule engine recognises as an anti-fraud or news text (its ``suppressed`` flag)
-  keeps the rules' empty answer: the model does not overrule that context.
+  contributing terms and the sentence that carries most of them (source ``"model"``), with
+  the category's legal basis.
+- A unit the rule engine reads as an anti-fraud warning, a news report or a notice as a whole
+  (``Verdict.anti_fraud``) keeps the rules' empty answer: the model does not overrule it.
 - Category 1 is judged on the whole unit by both halves; a unit with a risk warning cannot be a
   model-only category-1 hit.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 
 from nlp.model import CATEGORIES, Model
+from rules.categories import CATEGORIES as CATEGORY_INFO
 from rules.normalize import split_sentences
 from rules.verdict import Evidence, Verdict
 
@@ -24,11 +26,11 @@ RISK_WARNING_RE = re.compile(
 )
 
 
-def fuse(rules: Verdict, text: str, model: Model | None, *, suppressed: bool = False) -> Verdict:
-    if model is None or suppressed or not text.strip():
+def fuse(rules: Verdict, text: str, model: Model | None) -> Verdict:
+    """The fused verdict of one unit's ``text`` (``rules`` is the engine's verdict of it)."""
+    if model is None or rules.anti_fraud or not text.strip():
         return rules
-    X = model.features([text])  # noqa: N806
-    probs = model.probabilities([text], X)[0]
+    probs, row = model.score(text, rules.norm or None)
     scores = dict(rules.scores)
     categories = set(rules.categories)
     evidence = list(rules.evidence)
@@ -41,14 +43,14 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, suppressed: bool = F
             continue
         if c == 1 and RISK_WARNING_RE.search(text):
             continue
-        terms = model.top_terms(X[0], c)
+        terms = model.top_terms(row, c)
         if not terms:
             continue
         categories.add(c)
         scores[c] = p
         evidence.append(_model_evidence(c, text, [t for t, _ in terms]))
     return Verdict(categories=sorted(categories), scores=scores, evidence=evidence,
-                   screening=list(rules.screening))
+                   screening=list(rules.screening), warning_cues=rules.warning_cues)
 
 
 def _model_evidence(category: int, text: str, terms: list[str]) -> Evidence:
@@ -60,4 +62,5 @@ def _model_evidence(category: int, text: str, terms: list[str]) -> Evidence:
         if score > best_score:
             best, best_score = s, score
     quote = (best.text if best is not None else text.strip())[:200]
-    return Evidence(category=category, text=quote, source="model", terms=tuple(plain))
+    return Evidence(category=category, text=quote, source="model", terms=tuple(plain),
+                    legal_basis=CATEGORY_INFO[category].legal_basis)

@@ -8,22 +8,28 @@ once per process by :func:`get_model`.
 
 from __future__ import annotations
 
+import logging
+import os
 import platform
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nlp.tokenize import tokens
-from rules.normalize import normalize
+from rules.normalize import split_sentences
+
+logger = logging.getLogger(__name__)
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = MODEL_DIR / "jinjian-model.joblib"
 CATEGORIES = list(range(1, 10))
-FORMAT = 1
+FORMAT = 2
 
 
 class ModelError(RuntimeError):
@@ -31,8 +37,9 @@ class ModelError(RuntimeError):
 
 
 def normalised(text: str) -> str:
-    """The rule engine's normalisation (half-width, simplified, fillers removed, lower case)."""
-    return normalize(text)[0]
+    """The rule engine's normalisation (half-width, simplified, fillers removed, lower case) of
+    each sentence, joined: what ``RuleEngine.match`` leaves in ``Verdict.norm``."""
+    return "".join(s.norm for s in split_sentences(text))
 
 
 _PUNCT_RE = re.compile(r"^[\W_]+$")
@@ -41,7 +48,7 @@ _PUNCT_RE = re.compile(r"^[\W_]+$")
 def word_tokens(text: str) -> list[str]:
     """jieba words of already-normalised text, punctuation dropped (module-level so the
     vectorizer pickles)."""
-    return [t for t in tokens(text) if not _PUNCT_RE.match(t)]
+    return [t for t in tokens(text) if t.isalnum() or (len(t) > 1 and not _PUNCT_RE.match(t))]
 
 
 def identity(text: str) -> str:
@@ -64,12 +71,123 @@ def _vectorizer() -> Any:
 
 
 @dataclass
+class Linear:
+    """The calibrated linear models as arrays, for fast scoring: column ``m`` is one fold's
+    LinearSVC of category ``category[m]`` (index 0–8) with its sigmoid calibration, so that
+    P(category j) = mean over its columns of expit(-(a·(x·W + intercept) + b)), exactly what
+    scikit-learn's CalibratedClassifierCV computes. A category without a model has ``prior``."""
+
+    W: np.ndarray  # (n_features, columns) float32
+    intercept: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    category: np.ndarray
+    prior: dict[int, float]
+
+    @classmethod
+    def from_classifiers(cls, classifiers: dict[int, Any]) -> Linear:
+        cols, inter, a, b, cat, prior = [], [], [], [], [], {}
+        for j, c in enumerate(CATEGORIES):
+            clf = classifiers[c]
+            if not hasattr(clf, "calibrated_classifiers_"):  # a constant model
+                prior[j] = float(_positive(clf, np.zeros((1, 1)))[0])
+                continue
+            for cc in clf.calibrated_classifiers_:
+                cols.append(cc.estimator.coef_.ravel())
+                inter.append(float(cc.estimator.intercept_[0]))
+                a.append(float(cc.calibrators[0].a_))
+                b.append(float(cc.calibrators[0].b_))
+                cat.append(j)
+        return cls(np.column_stack(cols).astype(np.float32), np.array(inter), np.array(a),
+                   np.array(b), np.array(cat), prior)
+
+    def probabilities(self, decision: np.ndarray) -> np.ndarray:
+        """(n, 9) probabilities from the (n, columns) raw decision values ``x·W``."""
+        p = 1.0 / (1.0 + np.exp(self.a * (decision + self.intercept) + self.b))
+        return p @ self.mean + self.prior_row
+
+    def __post_init__(self) -> None:
+        n = len(CATEGORIES)
+        #: (columns, 9): averages each category's fold columns; prior_row: constant models
+        self.mean = np.zeros((len(self.category), n))
+        for j in range(n):
+            mask = self.category == j
+            if mask.any():
+                self.mean[mask, j] = 1.0 / mask.sum()
+        self.prior_row = np.array([self.prior.get(j, 0.0) for j in range(n)])
+
+
+@dataclass
+class Vocabulary:
+    """The fitted TF-IDF vocabularies, for vectorising one text without scikit-learn's per-call
+    overhead (the same numbers as ``vectorizer.transform``)."""
+
+    words: dict[str, int]
+    word_idf: np.ndarray
+    chars: dict[str, int]
+    char_idf: np.ndarray
+    char_range: tuple[int, int]
+
+    @classmethod
+    def from_vectorizer(cls, vectorizer: Any) -> Vocabulary:
+        w = vectorizer.transformer_list[0][1]
+        c = vectorizer.transformer_list[1][1]
+        return cls({k: int(v) for k, v in w.vocabulary_.items()}, w.idf_.astype(np.float64),
+                   {k: int(v) for k, v in c.vocabulary_.items()}, c.idf_.astype(np.float64),
+                   tuple(c.ngram_range))
+
+    def row(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
+        """(feature indices, tf-idf values) of already-normalised text."""
+        words = word_tokens(norm)
+        grams = words + [f"{words[i]} {words[i + 1]}" for i in range(len(words) - 1)]
+        counts = Counter(map(self.words.get, grams))
+        counts.pop(None, None)
+        wi, wv = _tfidf(counts, self.word_idf)
+        # every character n-gram of the vocabulary occurring in the text, overlaps included,
+        # found in one Aho–Corasick pass: the counts scikit-learn's char analyzer would make
+        found = self._automaton().iter(_SPACES_RE.sub(" ", norm))
+        ci, cv = _tfidf(Counter(map(_second, found)), self.char_idf)
+        return np.concatenate([wi, ci + len(self.words)]), np.concatenate([wv, cv])
+
+    def _automaton(self) -> Any:
+        automaton = self.__dict__.get("_ac")
+        if automaton is None:
+            import ahocorasick
+
+            automaton = ahocorasick.Automaton()
+            for gram, i in self.chars.items():
+                automaton.add_word(gram, i)
+            automaton.make_automaton()
+            self.__dict__["_ac"] = automaton
+        return automaton
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_ac"}
+
+
+def _tfidf(counts: Counter, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sublinear tf × idf, l2-normalised, as scikit-learn's TfidfVectorizer computes it."""
+    if not counts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+    tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    val = (np.log(tf) + 1.0) * idf[idx]
+    return idx, val / np.sqrt((val * val).sum())
+
+
+_second = itemgetter(1)
+_SPACES_RE = re.compile(r"\s\s+")
+
+
+@dataclass
 class Model:
     vectorizer: Any
     classifiers: dict[int, Any]
     thresholds: dict[int, float]
     corpus_hash: str
     versions: dict[str, str]
+    linear: Linear
+    vocabulary: Vocabulary
     coef: dict[int, np.ndarray] = field(default_factory=dict)  # mean linear weights, for evidence
     feature_names: np.ndarray | None = None
     format: int = FORMAT
@@ -81,20 +199,31 @@ class Model:
         """(len(texts), 9) calibrated probabilities, columns in category order 1–9."""
         if X is None:
             X = self.features(texts)
-        return np.column_stack([_positive(self.classifiers[c], X) for c in CATEGORIES])
+        return self.linear.probabilities(np.asarray(X @ self.linear.W))
 
     def predict(self, texts: list[str]) -> list[list[int]]:
         probs = self.probabilities(texts)
         return [[c for j, c in enumerate(CATEGORIES) if row[j] >= self.thresholds[c]]
                 for row in probs]
 
-    def top_terms(self, X_row: Any, category: int, k: int = 5) -> list[tuple[str, float]]:  # noqa: N803
-        """The features of one text that push it most towards ``category``."""
-        row = X_row.tocsr()
-        idx = row.indices
-        contrib = row.data * self.coef[category][idx]
+    def score(self, text: str, norm: str | None = None
+              ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """One text's nine probabilities and its feature row (indices, values): the fast path
+        the crawler takes for every page and ad unit. ``norm``: the text already normalised
+        (``Verdict.norm``)."""
+        idx, val = self.vocabulary.row(normalised(text) if norm is None else norm)
+        decision = (val @ self.linear.W[idx])[None, :]
+        return self.linear.probabilities(decision)[0], (idx, val)
+
+    def top_terms(self, row: tuple[np.ndarray, np.ndarray], category: int, k: int = 5
+                  ) -> list[tuple[str, float]]:
+        """The features of one text (a row from :meth:`score`) that push it most towards
+        ``category``."""
+        idx, val = row
+        contrib = val * self.coef[category][idx]
         order = np.argsort(-contrib)[:k]
         names = self.feature_names
+        assert names is not None
         return [(str(names[idx[i]]), float(contrib[i])) for i in order if contrib[i] > 0]
 
 
@@ -143,7 +272,7 @@ def train(texts: list[str], labels: list[list[int]], dev_texts: list[str],
             thresholds[c] = 1.01  # never fires
             continue
         clf = CalibratedClassifierCV(
-            LinearSVC(C=0.5, class_weight="balanced", random_state=0, max_iter=5000),
+            LinearSVC(C=0.25, class_weight="balanced", random_state=0, max_iter=5000),
             method="sigmoid", cv=3,
         )
         clf.fit(X, y)
@@ -157,7 +286,9 @@ def train(texts: list[str], labels: list[list[int]], dev_texts: list[str],
         np.array([f"c:{n}" for n in vectorizer.transformer_list[1][1].get_feature_names_out()]),
     ])
     return Model(vectorizer=vectorizer, classifiers=classifiers, thresholds=thresholds,
-                 corpus_hash=corpus_hash, versions=versions(), coef=coef, feature_names=names)
+                 corpus_hash=corpus_hash, versions=versions(),
+                 linear=Linear.from_classifiers(classifiers),
+                 vocabulary=Vocabulary.from_vectorizer(vectorizer), coef=coef, feature_names=names)
 
 
 def _best_threshold(probs: np.ndarray, y: np.ndarray) -> float:
@@ -184,7 +315,17 @@ def save(model: Model, path: Path = MODEL_FILE) -> None:
 
 
 _model: Model | None = None
+_model_loaded = False
 _model_lock = threading.Lock()
+
+
+def model_path() -> Path | None:
+    """The artefact to classify with: ``JINJIAN_MODEL`` (a path), the built-in location when it
+    is unset, None when it is ``off`` (rules only)."""
+    value = os.environ.get("JINJIAN_MODEL", "").strip()
+    if value.lower() == "off":
+        return None
+    return Path(value) if value else MODEL_FILE
 
 
 def load(path: Path = MODEL_FILE) -> Model:
@@ -198,14 +339,32 @@ def load(path: Path = MODEL_FILE) -> Model:
         raise ModelError(f"{path}: not a jinjian model ({exc}); run `jinjian model train`") from exc
     if not isinstance(model, Model) or model.format != FORMAT:
         raise ModelError(f"{path}: model of another format; run `jinjian model train`")
+    built = model.versions.get("scikit-learn")
+    import sklearn
+
+    if built and built != sklearn.__version__:
+        logger.warning("%s was built with scikit-learn %s, this is %s: rebuild it with "
+                       "`jinjian model train`", path, built, sklearn.__version__)
     return model
 
 
 def get_model() -> Model | None:
-    """The process-wide model, or None when no artefact has been built (rules only)."""
-    global _model
-    if _model is None and MODEL_FILE.exists():
-        with _model_lock:
-            if _model is None:
-                _model = load()
+    """The process-wide model, loaded once; None when ``JINJIAN_MODEL=off`` or when the built-in
+    artefact has not been built (then the rules classify alone, with one warning). A model that
+    is named but missing, or unreadable, raises :class:`ModelError`."""
+    global _model, _model_loaded
+    if _model_loaded:
+        return _model
+    with _model_lock:
+        if not _model_loaded:
+            path = model_path()
+            if path is None:
+                _model = None
+            elif path == MODEL_FILE and not path.exists():
+                logger.warning("no classifier at %s: classifying with the rules alone "
+                               "(build it with `jinjian model train`)", path)
+                _model = None
+            else:
+                _model = load(path)
+            _model_loaded = True
     return _model

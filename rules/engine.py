@@ -930,7 +930,7 @@ class RuleEngine:
                 if not unit.search(self._boiler_slot, si):
                     n_cues += k
         if self._anti_fraud_unit(norms, warned, n_cues):
-            return Verdict()
+            return Verdict(warning_cues=n_cues, anti_fraud=True, norm="".join(norms))
         quotes: dict[int, list[tuple[int, int]]] = {}
         quoted_ok = n_cues == 0
 
@@ -1000,6 +1000,8 @@ class RuleEngine:
             scores=scores,
             evidence=[e for c, _, _, _, e in evidence if c],
             screening=[e for c, _, _, _, e in evidence if not c],
+            warning_cues=n_cues,
+            norm="".join(norms),
         )
 
     def _context_ok(self, plan: _Plan, unit: _Unit, si: int | None) -> bool:

@@ -52,6 +52,14 @@ class Verdict:
     scores: dict[int, float] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
     screening: list[Evidence] = field(default_factory=list)  # screening-rule matches
+    # what the rule engine saw of the unit's context (not serialised): warning / news / court
+    # cues outside boilerplate, and whether the unit as a whole reads as an anti-fraud or news
+    # text (then nothing fires). The fusion with the model reads them.
+    warning_cues: int = field(default=0, compare=False)
+    anti_fraud: bool = field(default=False, compare=False)
+    # the unit's normalised text (its sentences' ``norm`` joined), so the classifier does not
+    # normalise the same text a second time
+    norm: str = field(default="", compare=False, repr=False)
 
     def evidence_for(self, category: int) -> list[Evidence]:
         return [e for e in self.evidence if e.category == category]

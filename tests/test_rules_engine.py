@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp.classify import classify
+from nlp.classify import classify as _classify
 from rules import normalize as norm_mod
 from rules.check import check_rules
 from rules.engine import DATA_DIR, RuleEngine, RuleError, literal_anchors
@@ -29,6 +29,12 @@ from rules.numbers import (
 
 REPO = Path(__file__).resolve().parents[1]
 WEB = REPO / "jinjian" / "demo" / "web"
+
+
+def classify(text: str, **kw):
+    """The rule engine's verdict through the classification entry point, without the model:
+    these tests are about the rules (tests/test_nlp_fusion.py tests the fused verdict)."""
+    return _classify(text, use_model=False, **kw)
 
 
 def cats(text: str) -> set[int]:

@@ -9,12 +9,18 @@ import json
 
 import pytest
 
-from nlp.classify import classify
+from nlp.classify import classify as _classify
 from rules.categories import CATEGORIES, slug
 from rules.engine import RuleEngine, RuleError
 from rules.verdict import Verdict
 
 ORDINALS = "一二三四五六七八九"
+
+
+def classify(text: str, **kw):
+    """The rule engine's verdict through the classification entry point, without the model:
+    these tests are about the rules (tests/test_nlp_fusion.py tests the fused verdict)."""
+    return _classify(text, use_model=False, **kw)
 
 
 def cats(text: str) -> set[int]:

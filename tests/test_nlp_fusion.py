@@ -1,0 +1,126 @@
+"""The fused verdict: rules and the trained classifier, on the artefact `make` builds.
+
+No mock: the model is the real artefact (nlp/model/, built from the committed corpus by
+`jinjian model train`; the fixture builds it when it is missing).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from nlp.classify import classify, get_engine
+from nlp.fusion import fuse
+from nlp.model import CATEGORIES, MODEL_FILE, Model, get_model
+from rules.normalize import split_sentences
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    if not MODEL_FILE.exists():  # `make` builds it; a bare `pytest` run builds it here
+        from nlp.corpus import corpus_hash, load_corpus
+        from nlp.model import save, train
+
+        ex = load_corpus()
+        tr = [e for e in ex if e.split == "train"]
+        dv = [e for e in ex if e.split == "dev"]
+        save(train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
+                   [e.labels for e in dv], corpus_hash()))
+    m = get_model()
+    assert m is not None
+    return m
+
+
+def test_the_fast_path_gives_scikit_learn_s_probabilities(model):
+    from nlp.corpus import load_corpus
+    from nlp.model import _positive
+
+    texts = [e.text for e in load_corpus()[::40]] + ["", "x", "保本", "  年化 18 %  "]
+    X = model.features(texts)  # noqa: N806
+    reference = np.column_stack([_positive(model.classifiers[c], X) for c in CATEGORIES])
+    fast = np.array([model.score(t)[0] for t in texts])
+    assert np.abs(fast - reference).max() < 1e-6
+
+
+def test_a_rule_hit_stands_whatever_the_model_says(model):
+    text = "月息1.2分，本金无忧，利息按月到账——福宁投资"
+    rules = get_engine().match(text)
+    assert {2, 5} <= set(rules.categories)
+    deaf = replace(model, thresholds={c: 1.01 for c in CATEGORIES})  # the model never fires
+    fused = fuse(rules, text, deaf)
+    assert fused.categories == rules.categories
+    assert all(e.source.startswith("rule:") for e in fused.evidence)
+    assert all(fused.scores[c] >= rules.scores[c] for c in rules.categories)
+
+
+def test_a_paraphrase_the_rules_miss_is_a_model_hit_with_its_terms_and_sentence(model):
+    text = "闲钱放这里跟存银行一样稳当。到期本息一分不少，收益却是银行的五倍！"
+    assert get_engine().match(text).categories == []
+    verdict = classify(text)
+    assert 2 in verdict.categories
+    ev = [e for e in verdict.evidence_for(2)]
+    assert ev and all(e.source == "model" for e in ev)
+    assert ev[0].terms and ev[0].legal_basis.startswith("工商办字〔2016〕61号")
+    assert ev[0].text in [s.text for s in split_sentences(text)]
+    assert verdict.scores[2] >= model.thresholds[2]
+
+
+@pytest.mark.parametrize("text", [
+    # a licensed bank's compliant wealth-management ad, risk warning included
+    "理财非存款，产品有风险，投资须谨慎。本行稳健理财产品业绩比较基准3.2%-3.8%，风险等级R2。",
+    # news quoting the banned claims
+    "新华社北京电 记者从公安部获悉，今年以来全国公安机关破获非法集资案件1200余起，"
+    "不法分子多以“保本保息”“高额返利”为诱饵。",
+    # an anti-fraud warning
+    "警惕！骗子常说“保本保息，年化30%，稳赚不赔”。民警提醒：凡是承诺高收益的都是诈骗，请勿轻信。",
+])
+def test_a_hard_negative_is_left_alone_by_both(model, text):
+    assert get_engine().match(text).categories == []
+    assert classify(text).categories == []
+
+
+def test_a_unit_with_a_risk_warning_is_no_model_only_category_1_hit(model):
+    text = "鑫诚稳健一号，业绩比较基准年化4.5%，1万元起购。投资有风险，理财需谨慎。"
+    verdict = classify(text)
+    assert 1 not in verdict.categories
+
+
+def test_the_model_only_widens_what_the_rules_found(model):
+    for text in ["保本保息，年化18%，稳赚不赔", "零首付买房，首付分期", "原始股内部认购，明年上市"]:
+        rules = get_engine().match(text)
+        fused = classify(text)
+        assert set(rules.categories) <= set(fused.categories)
+
+
+def test_classify_cli_uses_the_fused_verdict_and_can_run_on_rules_alone(model):
+    line = json.dumps({"id": "p", "text": "闲钱放这里跟存银行一样稳当。到期本息一分不少，"
+                                         "收益却是银行的五倍！"}, ensure_ascii=False) + "\n"
+    fused = json.loads(run_cli("classify", input=line).stdout)
+    assert 2 in fused["categories"] and fused["evidence"][0]["source"] == "model"
+    rules_only = run_cli("classify", input=line, env={"JINJIAN_MODEL": "off"})
+    assert json.loads(rules_only.stdout)["categories"] == []
+
+
+def test_a_missing_or_broken_model_is_one_message(tmp_path):
+    broken = tmp_path / "broken.joblib"
+    broken.write_bytes(b"not a model")
+    for path in (tmp_path / "missing.joblib", broken):
+        r = run_cli("classify", input='{"id": 1, "text": "保本"}\n',
+                    env={"JINJIAN_MODEL": str(path)})
+        assert r.returncode == 2
+        assert str(path) in r.stderr and "jinjian model train" in r.stderr
+        assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_evaluate_refuses_a_model_of_another_corpus(model, tmp_path):
+    from nlp.model import save
+
+    stale = tmp_path / "stale.joblib"
+    save(replace(model, corpus_hash="0" * 64), stale)
+    r = run_cli("model", "evaluate", "--no-card", env={"JINJIAN_MODEL": str(stale)})
+    assert r.returncode == 2
+    assert "built from another corpus" in r.stderr and "jinjian model train" in r.stderr
