@@ -51,7 +51,7 @@ def train_cmd() -> None:
         _fail("the corpus has no train or no dev examples; run `jinjian model corpus`")
     sys.stderr.write(f"training on {len(tr)} examples, tuning on {len(dv)}…\n")
     model = train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
-                  [e.labels for e in dv], corpus_hash())
+                  [e.labels for e in dv], corpus_hash(), hard=[e.hard for e in tr])
     save(model)
     size = MODEL_FILE.stat().st_size / 1e6
     print(f"{MODEL_FILE}: {size:.1f} MB; thresholds "

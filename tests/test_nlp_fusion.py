@@ -29,7 +29,7 @@ def model() -> Model:
         tr = [e for e in ex if e.split == "train"]
         dv = [e for e in ex if e.split == "dev"]
         save(train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
-                   [e.labels for e in dv], corpus_hash()))
+                   [e.labels for e in dv], corpus_hash(), hard=[e.hard for e in tr]))
     m = get_model()
     assert m is not None
     return m
