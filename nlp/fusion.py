@@ -20,10 +20,20 @@ from rules.categories import CATEGORIES as CATEGORY_INFO
 from rules.normalize import split_sentences
 from rules.verdict import Evidence, Verdict
 
-RISK_WARNING_RE = re.compile(
-    r"投资有风险|理财有风险|理财需谨慎|理财须谨慎|投资需谨慎|投资须谨慎|市场有风险|风险提示|风险揭示|"
-    r"过往业绩不代表|不代表未来|可能损失本金|风险自担|产品有风险|基金有风险|谨慎投资|理性投资"
-)
+_risk_warning: re.Pattern[str] | None = None
+
+
+def _has_risk_warning(rules: Verdict, text: str) -> bool:
+    """Whether the unit carries a risk warning as the rules define one (the shared
+    ``risk_warning`` lexicon, matched on the normalised text)."""
+    global _risk_warning
+    if _risk_warning is None:
+        from nlp.classify import get_engine
+
+        patterns = get_engine().lexicons["risk_warning"]
+        _risk_warning = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    norm = rules.norm or "".join(s.norm for s in split_sentences(text))
+    return bool(_risk_warning.search(norm))
 
 
 def fuse(rules: Verdict, text: str, model: Model | None) -> Verdict:
@@ -41,7 +51,7 @@ def fuse(rules: Verdict, text: str, model: Model | None) -> Verdict:
             continue
         if p < model.thresholds[c]:
             continue
-        if c == 1 and RISK_WARNING_RE.search(text):
+        if c == 1 and _has_risk_warning(rules, text):
             continue
         terms = model.top_terms(row, c)
         if not terms:
