@@ -9,12 +9,13 @@ import sys
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from jinjian.cli_common import StoreOpt, fail, open_store_or_fail, store_location
 from jinjian.config import settings
 
 app = typer.Typer(
@@ -24,36 +25,10 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", help="store folder (embedded SQLite) or cluster URL; "
-                 "default $JINJIAN_STORE or ./jinjian-data"),
-]
-
-
 class Fmt(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One clear message, no traceback, and a non-zero exit status."""
-    sys.stderr.write(f"jinjian: {message}\n")
-    raise typer.Exit(code)
-
-
-def _store_location(store: str | None) -> str:
-    return store or settings().store
-
-
-def _open_store(store: str | None, *, create: bool) -> Any:
-    from indexer import StoreError, open_store
-
-    try:
-        return open_store(_store_location(store), create=create)
-    except StoreError as exc:
-        fail(str(exc))
 
 
 def _check_lists() -> None:
@@ -157,11 +132,11 @@ def crawl(
         fail(str(exc))
     _check_lists()
     _check_model()
-    location = _store_location(store)
-    with _open_store(location, create=True) as opened:
+    location = store_location(store)
+    with open_store_or_fail(location, create=True) as opened:
         pass
     report = _crawl_with_progress(parsed, location, polite=not parsed.allow_private_addresses)
-    with _open_store(location, create=True) as opened:
+    with open_store_or_fail(location, create=True) as opened:
         _print_run(report, opened)
 
 
@@ -201,15 +176,15 @@ def demo(
                     time.sleep(3600)
             except KeyboardInterrupt:
                 return
-        location = _store_location(store)
+        location = store_location(store)
         if "://" not in location:
             Path(location).mkdir(parents=True, exist_ok=True)
             (Path(location) / "demo-targets.yaml").write_text(
                 dump_targets(targets, allow_private_addresses=True), encoding="utf-8")
-        with _open_store(location, create=True):
+        with open_store_or_fail(location, create=True):
             pass
         report = _crawl_with_progress(tf, location, polite=False)
-        with _open_store(location, create=True) as opened:
+        with open_store_or_fail(location, create=True) as opened:
             _print_run(report, opened)
     err.print(f"done; see the hits with: jinjian hits --store {location}")
 
@@ -257,7 +232,7 @@ def hits(
         limit = 50
     query = HitQuery(category=category, site=site, since=since, status=status, kind=kind,
                      limit=limit)
-    with _open_store(store, create=False) as opened:
+    with open_store_or_fail(store, create=False) as opened:
         rows = list(opened.hits(query))
         total = opened.count_hits(query)
     if fmt is Fmt.json:

@@ -11,26 +11,16 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from jinjian.cli_common import StoreOpt, fail
 
 evidence_app = typer.Typer(
     name="evidence", add_completion=False, no_args_is_help=True,
     help="The WARC evidence of indexed pages and ad units, read back and verified.",
 )
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", help="store folder (embedded SQLite) or cluster URL; "
-                 "default $JINJIAN_STORE or ./jinjian-data"),
-]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"jinjian: {message}\n")
-    raise typer.Exit(code)
-
 
 def _document(store: Any, key: str) -> Any:
     """The document named by a URL, a document id or a hit id."""
@@ -67,26 +57,26 @@ def show(
         with open_store(location, create=False) as opened:
             doc = _document(opened, document)
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if doc is None:
-        _fail(f"no document {document} in {location}")
+        fail(f"no document {document} in {location}")
     if not doc.warc:
-        _fail(f"{doc.url}: the store keeps no WARC record for this document (indexed before "
+        fail(f"{doc.url}: the store keeps no WARC record for this document (indexed before "
               "WARC evidence was kept, or its record could not be written)", 1)
     folder = Path(warc_dir or os.environ.get("JINJIAN_WARC_DIR") or default_warc_dir(location))
     try:
         http, payload = read_record(folder, doc.warc)
     except EvidenceError as exc:
-        _fail(f"the evidence of {doc.url} does not verify: {exc}", 1)
+        fail(f"the evidence of {doc.url} does not verify: {exc}", 1)
     if body is not None:
         try:
             content = decoded_body(http, payload)
         except EvidenceError as exc:
-            _fail(f"{doc.url}: {exc}", 1)
+            fail(f"{doc.url}: {exc}", 1)
         try:
             body.write_bytes(content)
         except OSError as exc:
-            _fail(f"{body}: {exc.strerror or exc}")
+            fail(f"{body}: {exc.strerror or exc}")
     shown = {
         "id": doc.id, "url": doc.url, "doc_type": doc.doc_type, "fetched_at": doc.fetched_at,
         "verified": True, "warc_dir": str(folder), "warc": doc.warc,

@@ -5,44 +5,19 @@ Registered on the main app with ``app.add_typer(index_app, name="index")``.
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from jinjian.cli_common import StoreOpt, fail, open_store_or_fail, store_location
 
 index_app = typer.Typer(
     name="index", add_completion=False, no_args_is_help=True,
     help="Copy a store to another backend, reindex it, or write its spool.",
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", help="store folder (embedded SQLite) or cluster URL; "
-                 "default $JINJIAN_STORE or ./jinjian-data"),
-]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"jinjian: {message}\n")
-    raise typer.Exit(code)
-
-
-def _location(store: str | None) -> str:
-    from jinjian.config import settings
-
-    return store or settings().store
-
-
-def _open(location: str, *, create: bool) -> Any:
-    from indexer import StoreError, open_store
-
-    try:
-        return open_store(location, create=create)
-    except StoreError as exc:
-        _fail(str(exc))
 
 
 class _Ticker:
@@ -68,13 +43,14 @@ def copy_cmd(
     from indexer.copy import copy_store
 
     if from_.rstrip("/") == to.rstrip("/"):
-        _fail(f"--from and --to are the same store ({from_})")
-    with _open(from_, create=False) as source, _open(to, create=True) as target:
+        fail(f"--from and --to are the same store ({from_})")
+    with (open_store_or_fail(from_, create=False) as source,
+          open_store_or_fail(to, create=True) as target):
         started = time.monotonic()
         try:
             report = copy_store(source, target, progress=_Ticker())
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         err.print(f"copied {report.documents} documents, {report.hits} hits "
                   f"({report.audit} audit entries) and {report.sites} sites from "
                   f"{source.describe()} to {target.describe()} in "
@@ -89,12 +65,12 @@ def reindex_cmd(store: StoreOpt = None) -> None:
     """
     from indexer import StoreError
 
-    with _open(_location(store), create=False) as opened:
+    with open_store_or_fail(store, create=False) as opened:
         started = time.monotonic()
         try:
             result = opened.reindex(progress=_Ticker())
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         parts = ", ".join(f"{k} {v}" for k, v in result.items()
                           if isinstance(v, int) and not isinstance(v, bool))
         err.print(f"reindexed {opened.describe()}: {parts} in "
@@ -102,7 +78,7 @@ def reindex_cmd(store: StoreOpt = None) -> None:
         if isinstance(result.get("indices"), dict):
             err.print("now serving: " + ", ".join(result["indices"].values()))
         if result.get("rejected"):
-            _fail(f"{len(result['rejected'])} records refused, first: {result['rejected'][0]}", 1)
+            fail(f"{len(result['rejected'])} records refused, first: {result['rejected'][0]}", 1)
 
 
 @index_app.command("replay")
@@ -115,17 +91,17 @@ def replay_cmd(
     from indexer import StoreError
     from indexer.spool import Spool, default_spool_dir
 
-    location = _location(store)
+    location = store_location(store)
     pending = Spool(spool or default_spool_dir(location))
     waiting = pending.pending()
     if not waiting:
         err.print(f"nothing spooled in {pending.dir}")
         return
-    with _open(location, create=True) as opened:
+    with open_store_or_fail(location, create=True) as opened:
         try:
             report = pending.replay(opened)
         except StoreError as exc:
-            _fail(f"{exc}; {pending.pending()} documents still wait in {pending.dir}")
+            fail(f"{exc}; {pending.pending()} documents still wait in {pending.dir}")
     err.print(f"wrote {report.written} of {waiting} spooled documents to {opened.describe()}")
     if report.rejected:
-        _fail(f"{len(report.rejected)} refused; see {pending.dir / 'rejected.jsonl'}", 1)
+        fail(f"{len(report.rejected)} refused; see {pending.dir / 'rejected.jsonl'}", 1)

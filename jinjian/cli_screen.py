@@ -15,20 +15,17 @@ import json
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from jinjian.cli_common import StoreOpt, fail, open_store_or_fail
+
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", help="store folder (embedded SQLite) or cluster URL; "
-                 "default $JINJIAN_STORE or ./jinjian-data"),
-]
 
 #: Screening rule sets listed first: an advertiser-status stop order before the content rules.
 FIRST_SETS = ("flagged_advertiser", "negative_list")
@@ -40,22 +37,6 @@ class Fmt(StrEnum):
     json = "json"
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"jinjian: {message}\n")
-    raise typer.Exit(code)
-
-
-def _open(store: str | None) -> Any:
-    from indexer import StoreError, open_store
-    from jinjian.config import settings
-
-    location = store or settings().store
-    try:
-        return open_store(location, create=False)
-    except StoreError as exc:
-        _fail(str(exc))
-
-
 def _check_site(opened: Any, site: str) -> Any:
     """The store's record of ``site``; an unknown site ends with the closest known ones."""
     record = opened.site(site)
@@ -65,7 +46,7 @@ def _check_site(opened: Any, site: str) -> Any:
     close = difflib.get_close_matches(site, known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else (
         f"; it holds {len(known)} sites" if known else "; it holds no sites yet")
-    _fail(f"site {site!r}: not in the store {opened.describe()} (sites are registered domains, "
+    fail(f"site {site!r}: not in the store {opened.describe()} (sites are registered domains, "
           f"host:port on an IP address){hint}")
 
 
@@ -135,13 +116,13 @@ def screen_site(
     """
     from indexer import StoreError
 
-    with _open(store) as opened:
+    with open_store_or_fail(store, create=False) as opened:
         try:
             if site is not None:
                 _check_site(opened, site)
             rows = list(screening_rows(opened, site, rule_set))
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if fmt is Fmt.json:
         for r in rows:
             sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -219,12 +200,12 @@ def screen_p2p(
     """
     from indexer import StoreError
 
-    with _open(store) as opened:
+    with open_store_or_fail(store, create=False) as opened:
         try:
             record = _check_site(opened, site)
             checklist, urls = site_checklist(opened, site)
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if record.kind != "p2p":
         err.print(f"note: {site} was crawled as a {record.kind or 'unknown'} site; this is the "
                   "P2P lending checklist")
