@@ -7,6 +7,8 @@
   the category's legal basis.
 - A unit the rule engine reads as an anti-fraud warning, a news report or a notice as a whole
   (``Verdict.anti_fraud``) keeps the rules' empty answer: the model does not overrule it.
+- Elsewhere the model scores what the unit asserts (``Verdict.asserted``): its sentences with a
+  warning cue and the quoted phrases it only mentions are left out, as the rules leave them.
 - Category 1 is judged on the whole unit by both halves; a unit with a risk warning cannot be a
   model-only category-1 hit.
 """
@@ -40,7 +42,12 @@ def fuse(rules: Verdict, text: str, model: Model | None) -> Verdict:
     """The fused verdict of one unit's ``text`` (``rules`` is the engine's verdict of it)."""
     if model is None or rules.anti_fraud or not text.strip():
         return rules
-    probs, row = model.score(text, rules.norm or None)
+    if rules.asserted is not None and not rules.asserted.strip():
+        return rules  # every sentence is a warning, a report or a quotation: nothing asserted
+    # the model reads what the unit asserts, as the rules do: not its warning sentences, not
+    # the quoted phrases it only mentions
+    probs, row = model.score(text, rules.asserted if rules.asserted is not None
+                             else rules.norm or None)
     scores = dict(rules.scores)
     categories = set(rules.categories)
     evidence = list(rules.evidence)

@@ -164,6 +164,10 @@ class _Context:
     negation_window: int = 8
     anti_fraud_min_cues: int = 2
     anti_fraud_strong_cues: int = 4
+    # a quoted phrase that is mentioned, not asserted: these words in its clause before the
+    # quote, or right after it (lexicons quote_mention_before / quote_mention_after)
+    quote_before: re.Pattern[str] | None = None
+    quote_after: re.Pattern[str] | None = None
     # the patterns behind warning / boilerplate (for the pre-filter)
     warning_items: tuple[re.Pattern[str], ...] = ()
     boilerplate_items: tuple[re.Pattern[str], ...] = ()
@@ -826,6 +830,8 @@ class RuleEngine:
             anti_fraud_strong_cues=lex.settings["anti_fraud_strong_cues"],
             warning_items=warning_items,
             boilerplate_items=boiler_items,
+            quote_before=_optional(L.get("quote_mention_before")),
+            quote_after=_optional(L.get("quote_mention_after")),
         )
         regions = data_dir / "regions"
         engine = cls(
@@ -931,6 +937,8 @@ class RuleEngine:
                     n_cues += k
         if self._anti_fraud_unit(norms, warned, n_cues):
             return Verdict(warning_cues=n_cues, anti_fraud=True, norm="".join(norms))
+        # per sentence, the quoted stretches that do not fire: all of them in a unit with a
+        # warning cue, else those the sentence mentions rather than asserts
         quotes: dict[int, list[tuple[int, int]]] = {}
         quoted_ok = n_cues == 0
 
@@ -968,8 +976,8 @@ class RuleEngine:
                 if plan.exclude is not None and unit.search(plan.exclude, si):
                     continue
                 sent = sentences[si]
-                if not quoted_ok and si not in quotes:
-                    quotes[si] = _quote_intervals(sent.norm)
+                if si not in quotes:
+                    quotes[si] = self._unasserted_quotes(sent.norm, quoted_ok)
                 terms: tuple[str, ...] = ()
                 if plan.numeric is not None:
                     rates = rate_cache.get(si)
@@ -1002,7 +1010,32 @@ class RuleEngine:
             screening=[e for c, _, _, _, e in evidence if not c],
             warning_cues=n_cues,
             norm="".join(norms),
+            asserted=self._asserted(norms, warned, quotes, quoted_ok),
         )
+
+    def _asserted(self, norms: list[str], warned: list[bool],
+                  quotes: dict[int, list[tuple[int, int]]], quoted_ok: bool) -> str | None:
+        """The unit's normalised text without warned sentences and without the quoted
+        stretches that do not fire (``Verdict.asserted``); None when nothing is left out."""
+        parts: list[str] = []
+        cut = False
+        for si, norm in enumerate(norms):
+            if warned[si]:
+                cut = True
+                continue
+            spans = quotes.get(si)
+            if spans is None:
+                spans = self._unasserted_quotes(norm, quoted_ok)
+            if not spans:
+                parts.append(norm)
+                continue
+            cut = True
+            at = 0
+            for qs, qe in spans:
+                parts.append(norm[at:qs])
+                at = qe + 1
+            parts.append(norm[at:])
+        return "".join(parts) if cut else None
 
     def _context_ok(self, plan: _Plan, unit: _Unit, si: int | None) -> bool:
         """requires / unless in sentence ``si``, or in the whole unit when ``si`` is None."""
@@ -1025,6 +1058,24 @@ class RuleEngine:
             return False
         # a call to action inside a warning sentence ("请拨打…") does not make it an ad
         return not any(ctx.cta.search(s) for s, w in zip(norms, warned, strict=True) if not w)
+
+    def _unasserted_quotes(self, norm: str, quoted_ok: bool) -> list[tuple[int, int]]:
+        """The quoted stretches of a sentence that must not fire: every one when the unit has a
+        warning cue (``quoted_ok`` false); otherwise those that are mentioned rather than
+        asserted — a negation or a reporting word earlier in the clause (从未授权任何人以“保本
+        理财”…, 号称“零风险”), or a word naming them as a claim right after (…“高息”名义)."""
+        spans = _quote_intervals(norm)
+        if not spans or not quoted_ok:
+            return spans
+        before, after = self.context.quote_before, self.context.quote_after
+        out = []
+        for qs, qe in spans:
+            clause = norm[_clause_start(norm, qs) : qs]
+            if (before is not None and before.search(clause)) or (
+                after is not None and after.match(norm, qe + 1)
+            ):
+                out.append((qs, qe))
+        return out
 
     def _negated(self, norm: str, s: int) -> bool:
         win = self.context.negation_window
@@ -1070,7 +1121,7 @@ class RuleEngine:
                 if self._negated(norm, s):
                     negated.append([s, e])
                     continue
-            if not quoted_ok and any(qs < s and e <= qe for qs, qe in quotes):
+            if any(qs < s < qe for qs, qe in quotes):  # a match that begins inside a quote
                 continue
             return s, e
         return None
@@ -1101,7 +1152,7 @@ class RuleEngine:
                 continue
             if rule.negation and self._negated(sent.norm, rate.start):
                 continue
-            if not quoted_ok and any(qs < rate.start and rate.end <= qe for qs, qe in quotes):
+            if any(qs < rate.start < qe for qs, qe in quotes):
                 continue
             return (rate.start, rate.end), rate
         return None
@@ -1134,6 +1185,22 @@ def _evidence(rule: Rule, sent: Sentence, hit: tuple[int, int], terms: tuple[str
         rule_set=rule.rule_set,
         terms=terms,
     )
+
+
+_CLAUSE_END = re.compile(r"[,;:!?。，；：！？]")
+
+
+def _clause_start(norm: str, pos: int) -> int:
+    """Where the clause holding ``pos`` begins (after the last comma, semicolon or colon)."""
+    start = 0
+    for m in _CLAUSE_END.finditer(norm, 0, pos):
+        start = m.end()
+    return start
+
+
+def _optional(patterns: list[str] | None) -> re.Pattern[str] | None:
+    """One regex of an optional engine lexicon (None when the lexicon is absent or empty)."""
+    return re.compile(_alternation(patterns), re.IGNORECASE) if patterns else None
 
 
 def _quote_intervals(norm: str) -> list[tuple[int, int]]:

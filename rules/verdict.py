@@ -60,6 +60,10 @@ class Verdict:
     # the unit's normalised text (its sentences' ``norm`` joined), so the classifier does not
     # normalise the same text a second time
     norm: str = field(default="", compare=False, repr=False)
+    # what the unit asserts: ``norm`` without its warning / news sentences and without the
+    # quoted phrases it only mentions (those the rules do not fire on); None when that is all
+    # of ``norm``. The classifier judges this text, so it reads the unit as the rules do.
+    asserted: str | None = field(default=None, compare=False, repr=False)
 
     def evidence_for(self, category: int) -> list[Evidence]:
         return [e for e in self.evidence if e.category == category]

@@ -77,6 +77,9 @@ def test_a_paraphrase_the_rules_miss_is_a_model_hit_with_its_terms_and_sentence(
     "不法分子多以“保本保息”“高额返利”为诱饵。",
     # an anti-fraud warning
     "警惕！骗子常说“保本保息，年化30%，稳赚不赔”。民警提醒：凡是承诺高收益的都是诈骗，请勿轻信。",
+    # a chat message passing on a warning: the model reads what it asserts, not the quotation
+    "群里那个张老师又在发“跟着我买，保你一个月翻倍”，大家别信啊，上次我表哥就是这么被骗的🙅",
+    "男子谎称“北大金融系教授”，在直播间推荐“保本理财”，骗取粉丝800万元，被判十年。",
 ])
 def test_a_hard_negative_is_left_alone_by_both(model, text):
     assert get_engine().match(text).categories == []

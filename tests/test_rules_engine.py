@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from nlp.classify import classify as _classify
+from nlp.classify import get_engine
 from rules import normalize as norm_mod
 from rules.check import check_rules
 from rules.engine import DATA_DIR, RuleEngine, RuleError, literal_anchors
@@ -448,6 +449,12 @@ NOT_ADS = [
     "我们从不承诺保本保息。",
     "本平台不设资金池、不做期限拆分、不搞场外配资。",
     "网贷出借没有本息保障，出借人需要自行承担风险。",
+    # a quoted phrase mentioned, not asserted, in a unit with no warning cue
+    "【××银行】温馨提示：本行从未授权任何人以“保本理财”“高息存单”名义推荐产品。",
+    "本行不与任何中介合作提供“首付垫资”“过桥资金”，请购房者保证首付款为自有资金。",
+    "这家平台以“稳赚不赔”为噱头拉新，我们没有投。",
+    # a car loan's down payment is not housing credit
+    "汽车消费贷：购车首付最低20%，新能源车零首付提车。",
 ]
 
 
@@ -461,6 +468,27 @@ def test_news_notices_warnings_and_negations_fire_nothing(text: str):
 def test_a_news_sentence_inside_an_ad_does_not_hide_the_ad():
     text = "谨防假冒！认准鑫盈宝官网。鑫盈宝保本保息，年化8%，立即注册"
     assert cats(text) == {1, 2}
+
+
+def test_a_quoted_claim_an_advertiser_makes_still_fires():
+    assert cats("我们承诺“保本保息”，放心投！") == {2}
+    assert cats("“稳赚不赔”的理财就选鑫盈宝") >= {2}
+    assert cats("零首付买房，首付不够我们帮你凑") == {9}
+
+
+def test_a_boast_of_no_default_is_no_warning_cue():
+    verdict = get_engine().match("合盈金服7年零暴雷，年化9%闭眼入")
+    assert verdict.warning_cues == 0
+
+
+def test_the_text_a_unit_asserts_leaves_out_warnings_and_mentioned_quotes():
+    engine = get_engine()
+    assert engine.match("鑫盈宝保本保息，年化8%，立即注册").asserted is None  # all of it
+    warned = engine.match("群里张老师又在发“跟着我买，保你一个月翻倍”，别信，我表哥就被骗了。"
+                          "今天天气不错。")
+    assert warned.asserted == "今天天气不错。"
+    mentioned = engine.match("本公司从未授权任何人以“保本理财”名义销售产品。")
+    assert mentioned.asserted is not None and "保本" not in mentioned.asserted
 
 
 def test_court_report_with_quotes_and_numbers_fires_nothing():
