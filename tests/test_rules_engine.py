@@ -455,6 +455,13 @@ NOT_ADS = [
     "这家平台以“稳赚不赔”为噱头拉新，我们没有投。",
     # a car loan's down payment is not housing credit
     "汽车消费贷：购车首付最低20%，新能源车零首付提车。",
+    # reported speech, exam questions, glossaries and market news
+    "有人说“银行理财都是保本的”，这是老黄历了。",
+    "【多选题】以下哪些属于违规宣传？A. 本产品保本保收益 B. 理财有风险，投资需谨慎",
+    "比特币价格今日跌破4万美元，分析人士指出，近期加密货币市场波动剧烈。",
+    "保本点，又称盈亏临界点，是企业收入和成本相等时的销售量。",
+    "今日A股放量上涨，两市成交额达1.23万亿元。",
+    "贷款需满足首付比例及银行审核要求，本店不提供任何形式的首付垫资。",
 ]
 
 
@@ -474,6 +481,10 @@ def test_a_quoted_claim_an_advertiser_makes_still_fires():
     assert cats("我们承诺“保本保息”，放心投！") == {2}
     assert cats("“稳赚不赔”的理财就选鑫盈宝") >= {2}
     assert cats("零首付买房，首付不够我们帮你凑") == {9}
+
+
+def test_a_token_sale_still_fires_where_a_market_report_does_not():
+    assert 8 in cats("数字货币GTC环球币即将上线，现在认购一个币只要两毛钱，明年翻百倍！")
 
 
 def test_a_boast_of_no_default_is_no_warning_cue():

@@ -287,7 +287,7 @@ def test_quoted_phrase_fires_in_an_ad_but_not_near_a_warning():
 
 
 def test_anti_fraud_article_as_a_whole_fires_nothing():
-    sentence = "某平台的宣传单上写着：年化收益30%，保本保息。"
+    sentence = "鑫盈宝：年化收益30%，保本保息。"
     assert {1, 2, 5} <= cats(sentence)
     article = "以下是警方通报的一起非法集资案例。" + sentence + "民警提醒，此类承诺均为骗局。"
     assert cats(article) == set()
