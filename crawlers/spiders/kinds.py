@@ -1,8 +1,15 @@
-"""One spider per target kind; they share SiteSpider and differ in what they extract later."""
+"""One spider per target kind; they share SiteSpider and differ in what they read from a page
+beyond its text and ad units (``structured``, see crawlers.structured): P2P platforms their
+page roles, products and claims, app stores their listings, search engines their results."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from lxml import etree
+
 from crawlers.spiders.base import SiteSpider
+from crawlers.structured import app_listing, p2p_fields, search_results
 
 
 class PortalSpider(SiteSpider):
@@ -21,18 +28,34 @@ class RealEstateSpider(SiteSpider):
 
 
 class SearchSpider(SiteSpider):
+    """Search-results pages: every result block, sponsored or organic, with its landing URL."""
+
     name = "search"
     kind = "search"
 
+    def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
+        return search_results(root, url)
+
 
 class P2PSpider(SiteSpider):
+    """Lending platforms: page role, product fields, operator, custody and offline-store claims."""
+
     name = "p2p"
     kind = "p2p"
 
+    def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
+        return p2p_fields(root, url)
+
 
 class AppStoreSpider(SiteSpider):
+    """App stores: one listing per page (name, developer, package, version, update date …)."""
+
     name = "appstore"
     kind = "appstore"
+
+    def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
+        app = app_listing(root, url)
+        return {"app": app} if app else {}
 
 
 SPIDERS: dict[str, type[SiteSpider]] = {
