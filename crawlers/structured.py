@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -40,6 +41,8 @@ from crawlers.urls import site_of
 MAX_LABEL = 14  # a label longer than this is a sentence, not a label
 MAX_VALUE = 200
 MAX_PAIRS = 300
+MAX_VALUE_NODES = 20  # elements in a label's value element
+MAX_CANDIDATES = 500  # elements that may be search results, before nesting is resolved
 MAX_LINES = 5000
 MAX_ROWS = 100  # product-list rows, search results
 MAX_CLAIMS = 20
@@ -173,9 +176,13 @@ def label_value_pairs(root: etree._Element) -> list[tuple[str, str]]:
         if len(parts) != 2 or (el.text or "").strip():
             continue
         first, second = parts
+        if len(first) or len((first.text or "").strip()) > MAX_LABEL:
+            continue  # the label is a short leaf; the value a small element
+        if len(list(islice(second.iter(), MAX_VALUE_NODES + 1))) > MAX_VALUE_NODES:
+            continue
         lab = _label(_text(first, 60))
-        if lab and not len(first) and _text(second) and not any(
-                isinstance(c.tag, str) and c.tag in ("div", "p", "li", "table", "ul") for c in second):
+        if lab and not any(isinstance(c.tag, str) and c.tag in ("div", "p", "li", "table", "ul")
+                           for c in second):
             add(lab, _text(second))
     body = root.find("body")
     for line in _lines(visible_text(body if body is not None else root)):
@@ -722,8 +729,9 @@ def _is_sponsored(block: etree._Element) -> str:
 
 
 def _blocks(root: etree._Element) -> list[etree._Element]:
-    marked = [el for el in root.iter() if isinstance(el.tag, str)
-              and _RESULT_CLASS.search(el.get("class") or "") and el.xpath(".//a[@href]")]
+    marked = list(islice((el for el in root.iter() if isinstance(el.tag, str)
+                          and _RESULT_CLASS.search(el.get("class") or "")
+                          and el.xpath(".//a[@href]")), MAX_CANDIDATES))
     marked = [el for el in marked if not any(o is not el and _inside(el, o) for o in marked)]
     if marked:
         return marked[:MAX_ROWS]
@@ -731,7 +739,7 @@ def _blocks(root: etree._Element) -> list[etree._Element]:
     # link that holds no other
     if not any((i.get("name") or "").lower() in _SEARCH_INPUTS for i in root.iter("input")):
         return []
-    links = root.xpath("//h2//a[@href] | //h3//a[@href]")
+    links = root.xpath("//h2//a[@href] | //h3//a[@href]")[:MAX_ROWS]
     blocks: list[etree._Element] = []
     for a in links:
         node = a

@@ -8,6 +8,7 @@ third unchanged), and a search-results page with 2 sponsored and 3 organic resul
 from __future__ import annotations
 
 import json
+import uuid
 from urllib.parse import quote
 
 import pytest
@@ -142,7 +143,7 @@ def crawled(tmp_path_factory):
         "/s": search_page(adv), "/baike/licai.html": page("<p>理财百科。</p>"),
         "/link": page("<p>正在跳转</p>")})
     web.servers[ADV].RequestHandlerClass.content.update({
-        p: page(f"<p>{p}</p>") for p in ("/lp-direct.html", "/lp-redirect.html")})
+        p: page(f"<p>{p}</p>") for p in ("/lp-direct.html", "/lp-redirect.html", "/news.html")})
     store = tmp / "store"
     try:
         first = tmp / "first.yaml"
@@ -278,17 +279,36 @@ def test_apps_table_shows_both_versions(crawled, cli):
 
 def test_search_results_sponsored_and_organic_with_landing_urls(crawled):
     store, bases, _ = crawled
+    adv = bases["adv"]
     with open_store(store, create=False) as s:
         doc = s.document(doc_id(bases["search"] + "/s?wd=licai"))
+        # both sponsored landing pages were fetched, the one behind the redirect link too;
+        # no organic result's page was
+        for path in ("/lp-redirect.html", "/lp-direct.html"):
+            landing = s.document(doc_id(adv + path))
+            assert landing is not None and landing.extra["landing"], path
+        assert s.document(doc_id(adv + "/news.html")) is None
     fields = doc.extra["fields"]
     assert (fields["sponsored"], fields["organic"]) == (2, 3)
     results = fields["results"]
     assert [r["sponsored"] for r in results] == [True, False, True, False, False]
     first, _, third, _, fifth = results
-    adv = bases["adv"]
     assert first["landing_url"] == adv + "/lp-redirect.html", "the redirect link is unwrapped"
     assert first["link"].startswith(bases["search"] + "/link?url=")
     assert first["why"] == "label 广告" and first["display_url"] == "www.xinda-cf.com"
     assert third["landing_url"] == adv + "/lp-direct.html" and third["why"] == "label 推广"
     assert third["advertiser"] == adv.split("//")[1]
     assert fifth["title"] == "个人理财_示例银行" and fifth["snippet"] == "理财非存款，产品有风险。"
+
+
+def test_the_same_apps_and_platform_from_an_elasticsearch_store(crawled, cli, noida_es):
+    store, _, sites = crawled
+    cluster = f"{noida_es}/kinds-{uuid.uuid4().hex[:8]}"
+    try:
+        result = cli("index", "copy", "--from", str(store), "--to", cluster)
+        assert result.returncode == 0, result.stderr
+        assert _apps(cli, cluster) == _apps(cli, store)
+        assert _p2p(cli, cluster, sites["p2p"])["platform"] == _p2p(cli, store, sites["p2p"])["platform"]
+    finally:
+        with open_store(cluster, create=False) as s:
+            s.destroy()
