@@ -51,8 +51,6 @@ MAX_DESCRIPTION = 2000
 MAX_JSONLD = 200_000  # characters of JSON-LD read per page
 MAX_JSONLD_NODES = 2000
 
-ROLES = ("product", "about", "safety", "disclosure", "invite", "other")
-
 # --- small helpers -----------------------------------------------------------------------------
 
 _WS = re.compile(r"\s+")
@@ -399,7 +397,7 @@ def custody_claims(text: str) -> list[dict[str, Any]]:
     return out
 
 
-_STORE_WORDS = r"线下门店|营业网点|服务网点|线下网点|理财门店|财富门店|门店|网点|分公司|营业部|体验店|理财中心|财富中心|分支机构|服务中心"
+_STORE_WORDS = r"线下门店|营业网点|服务网点|线下网点|理财门店|财富门店|门店|网点|分公司|营业部|体验店|理财中心|财富中心|分支机构"
 _STORE = re.compile(_STORE_WORDS)
 _CN_NUM = r"[一二两三四五六七八九十百千]+"
 _STORE_COUNT = re.compile(
