@@ -27,6 +27,9 @@ class PageItem:
     outlinks: list[str] = field(default_factory=list)
     verdict: dict[str, Any] = field(default_factory=dict)
     warc: dict[str, Any] = field(default_factory=dict)  # the response's WARC record (crawlers.warc)
+    # what the target's kind reads from the page (crawlers.structured): P2P page role, products
+    # and claims; an app listing; search results. {} for other kinds and landing pages
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -201,7 +201,10 @@ class StorePipeline:
                 status_code=item.status,
                 extra={"rendered": item.rendered, "render_reason": item.render_reason,
                        "encoding": item.encoding, "companies": item.companies,
-                       "target_url": item.target_url, "landing": item.landing},
+                       "target_url": item.target_url, "landing": item.landing,
+                       **({"fields": item.fields} if item.fields else {}),
+                       **({"operator": item.fields["operator"]}
+                          if item.fields.get("operator") else {})},
                 warc=item.warc,
             )
         else:

@@ -146,21 +146,35 @@ def screen_site(
 
 # --- the P2P red-line checklist ----------------------------------------------------------------
 
-def site_checklist(opened: Any, site: str) -> tuple[Any, dict[int, str]]:
+def site_checklist(opened: Any, site: str) -> tuple[Any, dict[int, str], dict[str, Any]]:
     """The P2P red-line checklist of ``site`` from the store (its pages for the facts, its hits
-    not dismissed for category evidence, its screening evidence), and the URL of each piece of
-    evidence by ``id()``."""
+    not dismissed for category evidence, its screening evidence), the URL of each piece of
+    evidence by ``id()``, and the platform's profile (``jinjian.screen.platform_profile``: its
+    products, operator, custody and offline-store claims, from the fields the p2p spider read)."""
     from indexer import HitQuery
+    from jinjian.screen import platform_profile
     from rules.checklist import facts_from_pages, p2p_checklist
     from rules.verdict import Evidence
 
     urls: dict[int, str] = {}
     pages = [
-        {"url": r.doc.url, "title": r.doc.title, "text": r.doc.text, "icp": r.doc.icp}
+        {"url": r.doc.url, "title": r.doc.title, "text": r.doc.text, "icp": r.doc.icp,
+         "fields": (r.doc.extra or {}).get("fields") or {}}
         for r in opened.export_documents() if r.doc.site == site and r.doc.doc_type == "page"
     ]
     pages.sort(key=lambda p: p["url"])
+    profile = platform_profile(pages)
+    # a page the spider read as the disclosure page by its headings counts as one even when its
+    # URL and title do not say 信息披露
+    for p in pages:
+        if p["fields"].get("role") == "disclosure":
+            p["title"] = f"信息披露 · {p['title']}"
     facts = facts_from_pages(pages, site=site)
+    claimed = [c for c in profile["custody"] if not c.get("negated")]
+    if claimed and not facts["bank_custody_seen"]:
+        facts["bank_custody_seen"] = True
+    if claimed and not facts.get("custody_bank"):
+        facts["custody_bank"] = next((c["bank"] for c in claimed if c["bank"]), None)
     if not facts.get("icp"):
         record = opened.site(site)
         facts["icp"] = (record.icp if record is not None else "") or None
@@ -181,7 +195,7 @@ def site_checklist(opened: Any, site: str) -> tuple[Any, dict[int, str]]:
         ev = Evidence.from_dict(m.evidence)
         urls[id(ev)] = m.url
         screening.append(ev)
-    return p2p_checklist(screening, categories, facts), urls
+    return p2p_checklist(screening, categories, facts), urls, profile
 
 
 def _evidence_json(ev: Any, urls: dict[int, str]) -> dict[str, Any]:
@@ -203,7 +217,7 @@ def screen_p2p(
     with open_store_or_fail(store, create=False) as opened:
         try:
             record = _check_site(opened, site)
-            checklist, urls = site_checklist(opened, site)
+            checklist, urls, profile = site_checklist(opened, site)
         except StoreError as exc:
             fail(str(exc))
     if record.kind != "p2p":
@@ -213,6 +227,7 @@ def screen_p2p(
         d = checklist.to_dict()
         d["kind"] = record.kind
         d["facts"] = checklist.facts
+        d["platform"] = profile
         for line, ln in zip(d["lines"], checklist.lines, strict=True):
             line["severe"] = ln.severe
             line["evidence"] = [_evidence_json(e, urls) for e in ln.evidence]
@@ -220,6 +235,7 @@ def screen_p2p(
         return
     out.print(f"P2P red-line checklist: {site} (ICP: {checklist.icp or '未见'}; "
               f"{checklist.facts.get('pages', 0)} pages)")
+    _print_platform(profile, record)
     out.print(f"suggested class: {checklist.suggested_class} (a suggestion: the reviewer confirms "
               "合规 / 整改 / 取缔)")
     for reason in checklist.reasons:
@@ -248,6 +264,38 @@ def screen_p2p(
     err.print(f"{violated} red line{'' if violated == 1 else 's'} violated, "
               f"{sum(ln.status == 'missing_disclosure' for ln in checklist.lines)} not disclosed; "
               f"suggested class {checklist.suggested_class}")
+
+
+def _print_platform(profile: dict[str, Any], record: Any) -> None:
+    """The platform's facts read from its pages: operator, custody, offline stores, products."""
+    from jinjian.screen import PRODUCT_COLUMNS, product_table_rows
+
+    operator = profile["operator"] or record.operator or "未见"
+    out.print(f"operator: {operator}")
+    for c in profile["custody"]:
+        out.print(f"custody claim{' (denied)' if c.get('negated') else ''}: "
+                  f"{c['bank'] or '(no bank named)'} — {c['text']} ({c['url']})")
+    for c in profile["offline_stores"]:
+        counts = ", ".join(x for x in (
+            f"{c['count']} outlets" if c.get("count") else "",
+            f"{c['cities']} cities" if c.get("cities") else "",
+            f"addresses: {'; '.join(c['addresses'])}" if c.get("addresses") else "") if x)
+        out.print(f"offline-store claim{' (denied)' if c.get('negated') else ''}: {c['text']}"
+                  + (f" [{counts}]" if counts else "") + f" ({c['url']})")
+    rows = product_table_rows(profile)
+    if not rows:
+        out.print("products: none read from the pages")
+        return
+    rate = profile["max_annual_rate"]
+    table = Table(title=f"products ({len(rows)}" + (f"; highest annual rate {rate:g}%)"
+                                                    if rate is not None else ")"))
+    table.add_column("product", overflow="fold", ratio=2)
+    for _, zh in PRODUCT_COLUMNS:
+        table.add_column(zh, overflow="fold", ratio=1)
+    table.add_column("url", overflow="fold", ratio=2)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 def add_screen_commands(screen_app: typer.Typer) -> None:

@@ -1,4 +1,6 @@
-"""Company screening: ``jinjian screen companies --in FILE.csv [--region R] [--out FILE.csv]``.
+"""Company screening: ``jinjian screen companies --in FILE.csv [--region R] [--out FILE.csv]``;
+and a P2P platform's profile from its crawled pages (:func:`platform_profile`, for
+``jinjian screen p2p``).
 
 The plans' enterprise-name and business-scope keyword screening (requirements §4): every row
 of the input (columns ``name`` and ``scope``; other columns pass through, in order) gets four
@@ -30,9 +32,10 @@ import csv
 import io
 import sys
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from rules.lists import ListError, Lists, load_lists, match_entity
 from rules.regions import KeywordMatcher, RegionError, matcher_for
@@ -228,3 +231,80 @@ def screen_companies(
         else:
             handle.close()
     return summary
+
+
+# --- a P2P platform's profile from its crawled pages ------------------------------------------
+
+#: Product fields as the checklist's product table shows them.
+PRODUCT_COLUMNS = (("annual_rate", "年化收益"), ("term", "期限"), ("min_invest", "起投金额"),
+                   ("repayment", "还款方式"), ("guarantor", "担保方"))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("text") or "")
+    return str(value or "")
+
+
+def platform_profile(pages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What a P2P platform's pages say about it, from the fields the p2p spider read
+    (``Document.extra["fields"]``, see crawlers.structured.p2p_fields); ``pages`` are mappings
+    with ``url`` and ``fields``, in the order to report them.
+
+    - ``roles``: role → URLs (product, about, safety, disclosure, invite, other);
+    - ``products``: one per product page (its own fields), then the rows of product lists that
+      no product page covers, each with the URL it was read from;
+    - ``operator``: the company the pages name as operator most often;
+    - ``custody``: bank-custody statements (bank, sentence, URL, negated);
+    - ``offline_stores``: physical-outlet statements (count, cities, addresses, sentence, URL);
+    - ``invite_rewards``: reward-for-recruiting sentences of invite pages, with URLs;
+    - ``max_annual_rate``: the highest annual rate any product shows (per cent), or None.
+    """
+    roles: dict[str, list[str]] = {}
+    detail: list[dict[str, Any]] = []
+    listed: list[dict[str, Any]] = []
+    operators: Counter[str] = Counter()
+    custody: list[dict[str, Any]] = []
+    stores: list[dict[str, Any]] = []
+    rewards: list[dict[str, Any]] = []
+    seen_claims: set[tuple[str, str]] = set()
+    for p in pages:
+        url = str(p.get("url") or "")
+        fields = p.get("fields") or {}
+        if not fields:
+            continue
+        roles.setdefault(str(fields.get("role") or "other"), []).append(url)
+        if fields.get("product"):
+            detail.append({**fields["product"], "url": url, "source": "product page"})
+        for row in fields.get("products") or ():
+            listed.append({**row, "url": row.get("url") or url, "source": f"list on {url}"})
+        if fields.get("operator"):
+            operators[str(fields["operator"])] += 1
+        for kind, claims in (("custody", custody), ("offline_stores", stores)):
+            for c in fields.get(kind) or ():
+                key = (kind, str(c.get("text")))
+                if key not in seen_claims:  # a footer claim repeats on every page
+                    seen_claims.add(key)
+                    claims.append({**c, "url": url})
+        for text in fields.get("invite_rewards") or ():
+            rewards.append({"text": text, "url": url})
+    covered = {d["url"] for d in detail}
+    products = detail + [r for r in listed if r["url"] not in covered]
+    rates = [v for pr in products for v in ((pr.get("annual_rate") or {}).get("max"),
+                                            (pr.get("annual_rate") or {}).get("min"))
+             if isinstance(v, int | float)]
+    return {
+        "roles": roles,
+        "products": products,
+        "operator": operators.most_common(1)[0][0] if operators else "",
+        "custody": custody,
+        "offline_stores": stores,
+        "invite_rewards": rewards,
+        "max_annual_rate": max(rates) if rates else None,
+    }
+
+
+def product_table_rows(profile: Mapping[str, Any]) -> list[list[str]]:
+    """The product table of a profile: name, then :data:`PRODUCT_COLUMNS`, then the URL."""
+    return [[str(pr.get("name") or ""), *(_shown(pr.get(k)) for k, _ in PRODUCT_COLUMNS),
+             str(pr.get("url") or "")] for pr in profile.get("products") or ()]

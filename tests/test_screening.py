@@ -438,3 +438,34 @@ def test_facts_from_pages_feed_the_checklist(engine):
     assert not bare["bank_custody_seen"] and not bare["disclosure_seen"] and bare["icp"] is None
     assert facts_from_pages([{"text": "平台已与徽商银行签署存管协议"}])["custody_bank"] == "徽商银行"
     assert not facts_from_pages([{"text": "本平台尚未实现银行存管"}])["bank_custody_seen"]
+
+
+def test_platform_profile_merges_the_pages_fields():
+    from jinjian.screen import platform_profile, product_table_rows
+
+    rate = {"text": "8%-12%", "min": 8.0, "max": 12.0}
+    claim = {"bank": "厦门银行", "text": "资金由厦门银行存管", "negated": False}
+    pages = [
+        {"url": "https://a.example/", "fields": {
+            "role": "other", "operator": "北京安信网络科技有限公司", "custody": [claim],
+            "products": [{"name": "安盈", "annual_rate": {"text": "8%", "min": 8.0, "max": 8.0},
+                          "url": "https://a.example/p/1"},
+                         {"name": "安享", "annual_rate": {"text": "18%", "min": 18.0, "max": 18.0},
+                          "url": "https://a.example/p/2"}]}},
+        {"url": "https://a.example/p/1", "fields": {
+            "role": "product", "operator": "北京安信网络科技有限公司", "custody": [claim],
+            "product": {"name": "安盈 6个月", "annual_rate": rate, "repayment": "等额本息"}}},
+        {"url": "https://a.example/about", "fields": {"role": "about", "operator": "某担保有限公司"}},
+        {"url": "https://a.example/old", "fields": {}},
+    ]
+    profile = platform_profile(pages)
+    assert profile["roles"] == {"other": ["https://a.example/"], "product": ["https://a.example/p/1"],
+                                "about": ["https://a.example/about"]}
+    assert profile["operator"] == "北京安信网络科技有限公司"
+    assert [c["url"] for c in profile["custody"]] == ["https://a.example/"], "a footer claim once"
+    # the product page's own fields replace its row in the list; the other row stays
+    assert [(p["name"], p["source"]) for p in profile["products"]] == [
+        ("安盈 6个月", "product page"), ("安享", "list on https://a.example/")]
+    assert profile["max_annual_rate"] == 18.0
+    assert product_table_rows(profile)[0] == ["安盈 6个月", "8%-12%", "", "", "等额本息", "",
+                                              "https://a.example/p/1"]

@@ -24,6 +24,7 @@ from crawlers.extract import (
     parse_html,
 )
 from crawlers.items import AdUnitItem, PageItem
+from crawlers.structured import canonical
 from crawlers.urls import site_of
 
 
@@ -161,6 +162,9 @@ class SiteSpider(scrapy.Spider):
         )
         fetched = now()
         landing = bool(response.meta.get("landing"))
+        # what this kind reads beyond text and ads; part of the content: a new app version is a
+        # new version of its listing even where only the JSON-LD changed
+        fields = {} if landing else self.structured(parse_html(html), url)
         if landing:
             target.landings += 1
         else:
@@ -169,7 +173,8 @@ class SiteSpider(scrapy.Spider):
         yield PageItem(
             url=url, site=site_of(url), kind=target.kind, region=target.region,
             target_url=target.url, status=status or response.status, fetched_at=fetched,
-            content_hash=content_hash(page.title, page.text), title=page.title, text=page.text,
+            content_hash=content_hash(page.title, page.text, *([canonical(fields)] if fields else [])),
+            title=page.title, text=page.text, fields=fields,
             encoding=encoding or getattr(response, "encoding", ""), rendered=rendered,
             render_reason=response.meta.get("render_reason", ""), icp=page.icp,
             companies=page.companies, outlinks=page.links, landing=landing, warc=ref,
@@ -197,6 +202,10 @@ class SiteSpider(scrapy.Spider):
                     break
                 target.scheduled += 1
                 yield self._page_request(link, index, depth + 1)
+
+    def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
+        """The kind's own fields of a page of the target's site (crawlers.spiders.kinds)."""
+        return {}
 
     def _landing_request(self, unit: AdUnit, index: int) -> Iterator[scrapy.Request]:
         """Fetch an ad's landing page once: the advertiser's own claims are evidence too."""
