@@ -44,6 +44,9 @@ def main() -> None:
     fn = sum(planted.values()) - tp
     print(f"pairs found {tp} of {tp + fn}, extra {fp}: "
           f"recall {tp / (tp + fn):.3f}, precision {tp / max(tp + fp, 1):.3f}")
+    for p in result.planted:
+        if p.extracted and p.wanted - p.categories:
+            print(f"  missed {sorted(p.wanted - p.categories)}: {p.describe()}")
     missing = [p.describe() for p in result.planted if not p.extracted]
     print(f"units not extracted: {len(missing)}")
     for m in missing:

@@ -1023,9 +1023,11 @@ class RuleEngine:
             if warned[si]:
                 cut = True
                 continue
-            spans = quotes.get(si)
+            # only the quotations the sentence itself marks as mentioned: a testimonial in
+            # quotation marks is asserted even where a footer carries a warning cue
+            spans = (quotes.get(si) if quoted_ok else None)
             if spans is None:
-                spans = self._unasserted_quotes(norm, quoted_ok)
+                spans = self._unasserted_quotes(norm, True)
             if not spans:
                 parts.append(norm)
                 continue

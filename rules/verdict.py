@@ -52,6 +52,9 @@ class Verdict:
     scores: dict[int, float] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
     screening: list[Evidence] = field(default_factory=list)  # screening-rule matches
+    # rule matches the classifier found very unlikely in their context (nlp/fusion.py): not
+    # hits, kept so a reviewer can see what the rules saw
+    doubted: list[Evidence] = field(default_factory=list)
     # what the rule engine saw of the unit's context (not serialised): warning / news / court
     # cues outside boilerplate, and whether the unit as a whole reads as an anti-fraud or news
     # text (then nothing fires). The fusion with the model reads them.
@@ -74,4 +77,5 @@ class Verdict:
             "scores": {str(k): round(v, 4) for k, v in sorted(self.scores.items())},
             "evidence": [e.to_dict() for e in self.evidence],
             **({"screening": [e.to_dict() for e in self.screening]} if self.screening else {}),
+            **({"doubted": [e.to_dict() for e in self.doubted]} if self.doubted else {}),
         }

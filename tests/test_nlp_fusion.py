@@ -86,6 +86,19 @@ def test_a_hard_negative_is_left_alone_by_both(model, text):
     assert classify(text).categories == []
 
 
+def test_a_rule_match_the_model_finds_very_unlikely_is_doubted_not_a_hit(model):
+    # a licensed lender's instalment ad: the rules read 年化7.2% as a yield offer (category 1)
+    text = ("【××消费金融】装修分期，最高30万元，最长60期，年化利率（单利）7.2%起，具体以审批结果"
+            "为准。以10万元、36期、年化7.2%为例，每期应还约3097元，总利息约11492元。")
+    assert 1 in get_engine().match(text).categories
+    verdict = classify(text)
+    assert 1 not in verdict.categories
+    assert [e.category for e in verdict.doubted] == [1]
+    assert verdict.to_dict()["doubted"][0]["category"] == 1  # a reviewer still sees it
+    # an explicit guarantee in a plain ad is not doubted away
+    assert 2 in classify("原始股内部认购，每股仅1.8元，上市后稳赚5倍").categories
+
+
 def test_a_unit_with_a_risk_warning_is_no_model_only_category_1_hit(model):
     text = "鑫诚稳健一号，业绩比较基准年化4.5%，1万元起购。投资有风险，理财需谨慎。"
     verdict = classify(text)
