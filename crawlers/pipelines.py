@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from scrapy import Spider
@@ -67,6 +68,12 @@ class ClassifyPipeline:
         verdict = classify(item.text, region=item.region or None) if item.text else Verdict()
         verdict = apply_lists(verdict, item.text or "", lists=self.lists,
                               advertiser_domains=self.advertiser_domains(item))
+        if verdict.doubted:
+            # rule matches the classifier doubted are no hits, but a reviewer can list them
+            # (`jinjian screen site DOMAIN --rule-set doubted`): nothing the rules saw is lost
+            verdict.screening = [*verdict.screening,
+                                 *(replace(e, rule_set="doubted") for e in verdict.doubted)]
+            verdict.doubted = []
         item.verdict = verdict.to_dict() if item.text or verdict.screening else {}
         if self.crawler is not None and self.crawler.stats is not None:
             for e in verdict.screening:

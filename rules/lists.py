@@ -591,7 +591,8 @@ def apply_lists(
                 ),
             )
         )
-    return Verdict(categories=categories, scores=scores, evidence=evidence, screening=screening)
+    return Verdict(categories=categories, scores=scores, evidence=evidence, screening=screening,
+                   doubted=list(verdict.doubted))
 
 
 def check_lists(directory: str | Path | None = None) -> list[str]:

@@ -205,7 +205,8 @@ def _ad(**kw) -> AdUnitItem:
 
 
 def _sources(item) -> list[str]:
-    return [e["source"] for e in item.verdict.get("screening", [])]
+    """The list and screening evidence (not the rule matches the classifier doubted)."""
+    return [e["source"] for e in item.verdict.get("screening", []) if e["rule_set"] != "doubted"]
 
 
 def test_pipeline_identifies_advertisers_by_domain(tmp_path):

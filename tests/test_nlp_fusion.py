@@ -140,3 +140,18 @@ def test_evaluate_refuses_a_model_of_another_corpus(model, tmp_path):
     r = run_cli("model", "evaluate", "--no-card", env={"JINJIAN_MODEL": str(stale)})
     assert r.returncode == 2
     assert "built from another corpus" in r.stderr and "jinjian model train" in r.stderr
+
+
+def test_the_crawler_keeps_doubted_matches_as_screening_evidence(model):
+    from crawlers.items import PageItem
+    from crawlers.pipelines import ClassifyPipeline
+
+    text = ("【××消费金融】装修分期，最高30万元，最长60期，年化利率（单利）7.2%起，具体以审批结果"
+            "为准。以10万元、36期、年化7.2%为例，每期应还约3097元，总利息约11492元。")
+    item = PageItem(url="http://loans.example.cn/", site="example.cn", kind="finance", region="",
+                    target_url="http://loans.example.cn/", status=200,
+                    fetched_at="2026-12-01T00:00:00Z", content_hash="h", title="", text=text)
+    out = ClassifyPipeline().process_item(item)
+    assert 1 not in out.verdict["categories"]
+    (doubted,) = [e for e in out.verdict["screening"] if e["rule_set"] == "doubted"]
+    assert doubted["category"] == 1 and doubted["source"].startswith("rule:c1.")
