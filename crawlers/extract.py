@@ -9,6 +9,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -84,6 +85,7 @@ def content_hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
+@lru_cache(maxsize=65536)  # a site's navigation repeats on every page
 def normalise_url(url: str) -> str:
     """Drop the fragment; lower-case scheme and host."""
     parts = urlsplit(url)
@@ -222,7 +224,10 @@ def _filter_candidates(root: etree._Element, url: str, site: str, base_url: str,
                 found.append(el)
     for el in filters.hidden(root, url, tags=tags, ids=ids, classes=classes,
                              max_selectors=max_selectors):
-        (frames.add if el.tag in ("iframe", "frame") else found.append)(el)
+        if el.tag in ("iframe", "frame"):
+            frames.add(el)
+        else:
+            found.append(el)
 
     units: list[etree._Element] = []
     for el in dict.fromkeys(found):
@@ -252,6 +257,7 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
     site = site_of(url)
     base = root.xpath("//base/@href")
     base_url = urljoin(url, base[0]) if base else url
+    origin = "{}://{}".format(*urlsplit(base_url)[:2])
 
     def absolute(href: str | None) -> str:
         if not href:
@@ -259,7 +265,10 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
         href = href.strip()
         if href.lower().startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
             return ""
-        full = urljoin(base_url, href)
+        if href.startswith("/") and not href.startswith("//") and "/." not in href:
+            full = origin + href  # root-relative, the common case: what urljoin would give
+        else:
+            full = urljoin(base_url, href)
         return normalise_url(full) if full.startswith(("http://", "https://")) else ""
 
     candidates: list[tuple[int, etree._Element, str]] = []  # (priority, element, ad_kind)
