@@ -366,6 +366,30 @@ def full_results(store: Path, site: str) -> dict[str, float]:
             "hits": hits, "elapsed": max(elapsed) if elapsed else 0.0}
 
 
+def extraction_cost(site_pages: dict[str, bytes], filter_list: str, url: str) -> str:
+    """CPU milliseconds of ``extract_page`` a page, without and with the filter list."""
+    sys.path.insert(0, str(REPO))
+    from crawlers.extract import extract_page, parse_html
+    from crawlers.filters import load_matcher
+
+    pages = [b.decode("utf-8") for p, b in site_pages.items() if p.startswith("/a/")][:300]
+    matcher = load_matcher(Path(filter_list)) if filter_list != "off" else None
+    cost = {}
+    for name, filters in (("without", None), ("with", matcher)):
+        if name == "with" and filters is None:
+            continue
+        started = time.process_time()
+        units = 0
+        for html in pages:
+            units += len(extract_page(parse_html(html), url, filters=filters).ad_units)
+        cost[name] = ((time.process_time() - started) / len(pages) * 1000, units)
+    line = (f"extract_page alone, {len(pages)} article pages (CPU): {cost['without'][0]:.1f} ms "
+            f"a page without the filter list ({cost['without'][1]} ad units)")
+    if "with" in cost:
+        line += f", {cost['with'][0]:.1f} ms with it ({cost['with'][1]} ad units)"
+    return line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=2000, help="pages of the site (>= 10)")
@@ -398,6 +422,7 @@ def main() -> None:
     print(f"site: {n_pages} pages ({size / n_pages / 1024:.1f} KB of HTML each on average), "
           f"{shells} application shells ({shells / n_pages:.1%}), at {url}; "
           f"advertiser site at {ad_base}; {args.latency_ms:g} ms server latency")
+    print(extraction_cost(site_pages, args.filter_list, url))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("JINJIAN_STORE", None)
 

@@ -106,7 +106,8 @@ def test_what_is_not_a_filter_list_is_refused_by_name(data, needle):
     assert str(info.value).startswith("/srv/lists/easylistchina.txt: ")
 
 
-def test_a_missing_list_is_logged_once_and_means_no_list(tmp_path, caplog):
+def test_a_missing_list_is_logged_once_and_means_no_list(tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv("JINJIAN_FILTER_LIST", raising=False)
     settings = {"JINJIAN_STORE": str(tmp_path / "store")}
     with caplog.at_level(logging.INFO, logger="crawlers.filters"):
         assert filters_for(settings) is None
