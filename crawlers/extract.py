@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
 
 from crawlers.urls import site_of
+
+if TYPE_CHECKING:
+    from crawlers.filters import FilterMatcher
 
 AD_LABELS = {
     "广告", "推广", "赞助", "广告位", "推广链接", "赞助商", "赞助商链接", "商业推广",
@@ -37,6 +43,9 @@ ICP_RE = re.compile(
 )
 COMPANY_RE = re.compile(r"[\u4e00-\u9fa5（）()]{2,30}?(?:股份有限公司|有限责任公司|有限公司|集团)")
 SPA_ROOT_IDS = {"app", "root", "__next", "__nuxt", "main-app"}
+# the filter list's network rules judge a URL as the request its element makes
+REQUEST_TYPES = {"img": "image", "script": "script", "iframe": "subdocument",
+                 "frame": "subdocument", "a": "document"}
 NOSCRIPT_HINT_RE = re.compile(r"javascript|启用|开启|enable", re.I)
 WS_RE = re.compile(r"[ \t\r\f\v\u3000\xa0]+")
 
@@ -44,7 +53,7 @@ WS_RE = re.compile(r"[ \t\r\f\v\u3000\xa0]+")
 @dataclass
 class AdUnit:
     position: str  # the element's path in the document: stable across crawls of the same layout
-    ad_kind: str  # label | image | markup | iframe | script
+    ad_kind: str  # label | image | markup | filter | iframe | script
     text: str
     image_url: str = ""
     landing_url: str = ""
@@ -76,6 +85,7 @@ def content_hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
+@lru_cache(maxsize=65536)  # a site's navigation repeats on every page
 def normalise_url(url: str) -> str:
     """Drop the fragment; lower-case scheme and host."""
     parts = urlsplit(url)
@@ -151,14 +161,103 @@ def _label_container(label: etree._Element, max_chars: int) -> etree._Element | 
     return None
 
 
+def _resolver(base_url: str) -> Callable[[str | None], str]:
+    """A fast ``urljoin`` for the common forms of resource URLs (absolute, scheme-relative,
+    root-relative); others go through ``urljoin``. Only http(s) URLs come out."""
+    parts = urlsplit(base_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+
+    def resolve(href: str | None) -> str:
+        href = (href or "").strip()
+        if href.startswith(("http://", "https://")):
+            return href
+        if href.startswith("//"):
+            return f"{parts.scheme}:{href}"
+        if href.startswith("/"):
+            return origin + href
+        if not href or href.startswith(("#", "javascript:", "data:", "mailto:", "tel:")):
+            return ""
+        full = urljoin(base_url, href)
+        return full if full.startswith(("http://", "https://")) else ""
+
+    return resolve
+
+
+def _filter_candidates(root: etree._Element, url: str, site: str, base_url: str,
+                       filters: FilterMatcher, *, max_unit_chars: int, max_selectors: int,
+                       max_requests: int) -> tuple[list[etree._Element], set[etree._Element]]:
+    """The ad units the filter list finds (elements it hides on this host; images, links and
+    script slots whose URL its network rules block), outermost first, and the iframes it
+    blocks. At most ``max_requests`` URLs are checked and ``max_selectors`` selectors
+    evaluated on one page."""
+    resolve = _resolver(base_url)
+    found: list[etree._Element] = []
+    frames: set[etree._Element] = set()
+    tags: set[str] = set()
+    classes: set[str] = set()
+    ids: set[str] = set()
+    checked = 0
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        tags.add(el.tag)
+        if el.get("class"):
+            classes.update(el.get("class").split())
+        if el.get("id"):
+            ids.add(el.get("id"))
+        request_type = REQUEST_TYPES.get(el.tag)
+        if request_type is None or checked >= max_requests:
+            continue
+        target = resolve(el.get("href" if el.tag == "a" else "src"))
+        if not target or (el.tag == "a" and _same_site(target, site)):
+            continue  # a link within the site is navigation, not an ad request
+        checked += 1
+        if filters.blocked(target, url, request_type):
+            if el.tag in ("iframe", "frame"):
+                frames.add(el)
+            elif el.tag == "img":
+                link = next(el.iterancestors("a"), None)
+                found.append(link if link is not None else el)
+            elif el.tag == "script":
+                found.append(el.getparent())  # the slot the ad script fills
+            else:
+                found.append(el)
+    for el in filters.hidden(root, url, tags=tags, ids=ids, classes=classes,
+                             max_selectors=max_selectors):
+        if el.tag in ("iframe", "frame"):
+            frames.add(el)
+        else:
+            found.append(el)
+
+    units: list[etree._Element] = []
+    for el in dict.fromkeys(found):
+        if el is None or el.tag in ("html", "head", "body") or el.tag in SKIP_TAGS:
+            continue
+        if any(a.tag in SKIP_TAGS for a in el.iterancestors()):
+            continue  # inside <noscript>, <template>…: never shown as the page's ad
+        n = len(visible_text(el, with_alt=True))
+        shows_image = el.tag == "img" or el.find(".//img") is not None
+        if n <= max_unit_chars and (n or shows_image):
+            units.append(el)
+    units.sort(key=lambda el: sum(1 for _ in el.iterancestors()))
+    return units, frames
+
+
 def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 200, max_links: int = 1000,
-                 max_frames: int = 20, max_unit_chars: int = 1200) -> ExtractedPage:
-    """Title, main text (without the ad units), same-site links, ad units and ad frames."""
+                 max_frames: int = 20, max_unit_chars: int = 1200,
+                 filters: FilterMatcher | None = None, max_filter_selectors: int = 200,
+                 max_filter_requests: int = 500) -> ExtractedPage:
+    """Title, main text (without the ad units), same-site links, ad units and ad frames.
+
+    With ``filters`` (``crawlers.filters``), the ad-filter list finds more units (``ad_kind``
+    "filter"): those no label or markup shows. Without it, nothing changes.
+    """
     root = parse_html(html)
     tree = root.getroottree()
     site = site_of(url)
     base = root.xpath("//base/@href")
     base_url = urljoin(url, base[0]) if base else url
+    origin = "{}://{}".format(*urlsplit(base_url)[:2])
 
     def absolute(href: str | None) -> str:
         if not href:
@@ -166,7 +265,10 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
         href = href.strip()
         if href.lower().startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
             return ""
-        full = urljoin(base_url, href)
+        if href.startswith("/") and not href.startswith("//") and "/." not in href:
+            full = origin + href  # root-relative, the common case: what urljoin would give
+        else:
+            full = urljoin(base_url, href)
         return normalise_url(full) if full.startswith(("http://", "https://")) else ""
 
     candidates: list[tuple[int, etree._Element, str]] = []  # (priority, element, ad_kind)
@@ -186,6 +288,12 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
             n = len(visible_text(el, with_alt=True))
             if 0 < n <= max_unit_chars:
                 candidates.append((2, el, "markup"))
+    blocked_frames: set[etree._Element] = set()
+    if filters is not None:
+        listed, blocked_frames = _filter_candidates(
+            root, url, site, base_url, filters, max_unit_chars=max_unit_chars,
+            max_selectors=max_filter_selectors, max_requests=max_filter_requests)
+        candidates.extend((3, el, "filter") for el in listed)
 
     accepted: list[tuple[etree._Element, str]] = []
     for _, el, kind in sorted(candidates, key=lambda c: c[0]):
@@ -205,7 +313,7 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
         links = [h for h in links if h]
         offsite = [h for h in links if not _same_site(h, site)]
         landing = (offsite or links or [""])[0]
-        images = [absolute(s) for s in el.xpath(".//img/@src")]
+        images = [absolute(s) for s in el.xpath("descendant-or-self::img/@src")]
         image = next((i for i in images if i), "")
         units.append(AdUnit(
             position=tree.getpath(el), ad_kind=kind, text=text, image_url=image,
@@ -215,7 +323,7 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
     frames: list[Frame] = []
     for frame in root.iter("iframe"):
         src = absolute(frame.get("src"))
-        if src and not _same_site(src, site):
+        if src and (not _same_site(src, site) or frame in blocked_frames):
             frames.append(Frame(position=tree.getpath(frame), url=src))
             if len(frames) >= max_frames:
                 break

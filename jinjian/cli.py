@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jinjian.cli_common import StoreOpt, fail, open_store_or_fail, store_location
+from jinjian.cli_filters import check_filters_or_fail, filters_app
 from jinjian.config import settings
 
 app = typer.Typer(
@@ -133,6 +134,7 @@ def crawl(
     _check_lists()
     _check_model()
     location = store_location(store)
+    check_filters_or_fail(location)
     with open_store_or_fail(location, create=True) as opened:
         pass
     report = _crawl_with_progress(parsed, location, polite=not parsed.allow_private_addresses)
@@ -177,6 +179,7 @@ def demo(
             except KeyboardInterrupt:
                 return
         location = store_location(store)
+        check_filters_or_fail(location)
         if "://" not in location:
             Path(location).mkdir(parents=True, exist_ok=True)
             (Path(location) / "demo-targets.yaml").write_text(
@@ -361,6 +364,7 @@ def _register_subcommands() -> None:
     app.add_typer(rules_app, name="rules")
     app.add_typer(screen_app, name="screen")
     app.add_typer(evidence_app, name="evidence")
+    app.add_typer(filters_app, name="filters")
 
 
 _register_subcommands()

@@ -23,6 +23,7 @@ from crawlers.extract import (
     normalise_url,
     parse_html,
 )
+from crawlers.filters import filters_for
 from crawlers.items import AdUnitItem, PageItem
 from crawlers.structured import canonical
 from crawlers.urls import site_of
@@ -139,7 +140,8 @@ class SiteSpider(scrapy.Spider):
         if not rendered and target.render != "never":
             reason = "render: always" if target.render == "always" else needs_render(root)
             if reason:
-                static_units = [u.text for u in extract_page(root, response.url).ad_units]
+                static_units = [u.text for u in extract_page(
+                    root, response.url, filters=filters_for(self.crawler.settings)).ad_units]
                 yield self._render_request(response, index, reason, static_units)
                 return
         yield from self._emit(response, root, target, index, rendered=rendered)
@@ -159,6 +161,7 @@ class SiteSpider(scrapy.Spider):
             max_ad_units=settings.getint("JINJIAN_MAX_AD_UNITS_PER_PAGE"),
             max_links=settings.getint("JINJIAN_MAX_LINKS_PER_PAGE"),
             max_frames=settings.getint("JINJIAN_MAX_IFRAMES_PER_PAGE"),
+            filters=filters_for(settings),
         )
         fetched = now()
         landing = bool(response.meta.get("landing"))
