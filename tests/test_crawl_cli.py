@@ -98,3 +98,14 @@ def test_hits_on_a_missing_store(tmp_path, cli):
     result = cli("hits", "--store", str(tmp_path / "nowhere"))
     assert result.returncode == 2 and "no store here" in result.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_crawl_report_to_a_missing_folder_is_refused_before_crawling(tmp_path, cli):
+    targets = tmp_path / "t.yaml"
+    targets.write_text("targets:\n  - url: https://a.cn/\n    kind: portal\n")
+    store = tmp_path / "s"
+    result = cli("crawl", "--targets", str(targets), "--store", str(store),
+                 "--report", str(tmp_path / "nowhere" / "r.json"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"--report {tmp_path / 'nowhere' / 'r.json'}: no such folder" in result.stderr
+    assert not store.exists()
