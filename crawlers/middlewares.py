@@ -89,8 +89,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's RetryMiddleware, with a growing wait before each retry.
 
     The n-th retry of a request waits ``RETRY_BACKOFF_BASE * 2 ** (n - 1)`` seconds, at most
-    ``RETRY_BACKOFF_MAX``. The wait holds the request's download slot, so a failing site is
-    asked less often while it fails; other sites go on.
+    ``RETRY_BACKOFF_MAX``. Scrapy has no delayed scheduling, so the wait happens here: the
+    waiting request keeps one of the crawl's ``CONCURRENT_REQUESTS`` places (not its site's
+    slot) while the other requests go on.
     """
 
     def __init__(self, settings: BaseSettings) -> None:

@@ -59,7 +59,7 @@ def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
 
     from crawlers.items import PageItem
     from jinjian.config import log_dir
-    from jinjian.crawl import run_crawl
+    from jinjian.crawl import CrawlBusy, run_crawl
 
     counts = Counter()
     live = sys.stderr.isatty()
@@ -77,8 +77,11 @@ def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
                 err.print(f"… {counts['pages']} pages, {counts['ads']} ad units, "
                           f"{counts['hits']} category hits")
 
-        report = run_crawl(targets, store, log_dir=log_dir(store), polite=polite,
-                           on_item=on_item)
+        try:
+            report = run_crawl(targets, store, log_dir=log_dir(store), polite=polite,
+                               on_item=on_item)
+        except CrawlBusy as exc:
+            fail(str(exc))
     return report
 
 

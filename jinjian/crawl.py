@@ -8,6 +8,7 @@ pages already in the store are not fetched again, everything else that was asked
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -81,6 +82,10 @@ class CrawlReport:
         return [s for s in self.sites if s.failed]
 
 
+class CrawlBusy(Exception):
+    """Another crawl of the same targets into the same store is running."""
+
+
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -125,7 +130,8 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
               on_item: Callable[[Any], None] | None = None) -> CrawlReport:
     """Crawl every target (one spider per kind, all in one Scrapy process), classify, index.
 
-    A Scrapy reactor cannot be restarted: call this once per process.
+    A Scrapy reactor cannot be restarted: call this once per process. Raises CrawlBusy when
+    another process crawls the same targets into the same store (cron runs that overlap).
     """
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
@@ -138,6 +144,14 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     started = _stamp()
     log_file = log_dir / f"crawl-{started.replace(':', '')}.log"
     journal = journal_path(targets, store)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(journal.with_suffix(".lock"), "w")  # noqa: SIM115 - held until the process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel if killed
+    except BlockingIOError:
+        lock.close()
+        raise CrawlBusy(f"another crawl of these targets into {store} is running "
+                        f"(lock {lock.name})") from None
     resume = _resume_plan(journal, store)
     if resume is None:
         journal.unlink(missing_ok=True)
@@ -193,6 +207,7 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     report.interrupted = reasons != {"finished"}
     if not report.interrupted:
         journal.unlink(missing_ok=True)
+    lock.close()
     for crawler in crawlers:
         spider = crawler.spider
         for t in spider.targets:

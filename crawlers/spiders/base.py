@@ -165,7 +165,9 @@ class SiteSpider(scrapy.Spider):
     def _page_request(self, url: str, index: int, depth: int, **meta: Any) -> scrapy.Request:
         """A page of the target's site, or (``landing=True``) an ad's landing page elsewhere."""
         if self.targets[index].robots == "ignore" and not meta.get("landing"):
-            meta["dont_obey_robotstxt"] = True  # the targets file states why
+            # the targets file states why, for the target's own site; advertisers' landing
+            # pages obey their robots.txt
+            meta["dont_obey_robotstxt"] = True
         return scrapy.Request(
             url, callback=self.parse_page, errback=self.page_failed,
             meta={"target": index, "page_depth": depth, "journal_url": url, **meta},
