@@ -288,3 +288,59 @@ class HazardHandler(BaseHTTPRequestHandler):
         )
         self.send(200, _page("脚本广告", TEXT + '<div id="ad-slot" class="ad-slot" '
                              'data-ad-slot="right"></div>' + script))
+
+
+def hazard_targets(web: HazardWeb, robots_reason: str) -> str:
+    """The targets file of a crawl of every hazard: the index (max depth 2), the endless
+    calendar (only the URL-pattern guard stops it), the endless ``/a/a/…`` (depth 3), the
+    thirty-item list (page budget 10), and a robots.txt override on the third port."""
+    return f"""\
+allow_private_addresses: true
+targets:
+  - url: {web.url(0, "/")}
+    kind: portal
+    max_pages: 50
+    max_depth: 2
+  - url: {web.url(0, "/calendar/2026/12")}
+    kind: portal
+    render: never
+    max_pages: 200
+    max_depth: 100
+  - url: {web.url(0, "/a/")}
+    kind: portal
+    render: never
+    max_depth: 3
+  - url: {web.url(0, "/list/")}
+    kind: portal
+    render: never
+    max_pages: 10
+  - url: {web.url(2, "/private/open.html")}
+    kind: finance
+    render: never
+    robots: ignore
+    robots_reason: "{robots_reason}"
+"""
+
+
+def main() -> None:
+    """``python -m tests.hazard_web TARGETS.yaml``: serve the hazard web until Ctrl-C and write
+    the targets file of a crawl of it (then ``jinjian crawl --targets TARGETS.yaml``)."""
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tests.hazard_web TARGETS.yaml")
+    with HazardWeb(3) as web:
+        Path(sys.argv[1]).write_text(hazard_targets(web, "a demonstration of the override"),
+                                     encoding="utf-8")
+        print(f"hazard web on {', '.join(web.url(i) for i in range(3))}; "
+              f"targets in {sys.argv[1]}; Ctrl-C stops", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -30,7 +30,7 @@ from crawlers.traps import url_pattern
 from crawlers.urls import is_private_host
 from indexer import doc_id
 from tests.conftest import REPO, run_cli
-from tests.hazard_web import CHARSET_PAGES, FILLER, PUBLIC_HOST, HazardWeb
+from tests.hazard_web import CHARSET_PAGES, FILLER, PUBLIC_HOST, HazardWeb, hazard_targets
 
 # short bounds so that the hazards trip quickly; the slow page answers after 2.5 s
 HAZARD_ENV = {"JINJIAN_DOWNLOAD_TIMEOUT": "1", "JINJIAN_MAX_PAGE_BYTES": "1000000",
@@ -122,32 +122,7 @@ def hazard(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hazard")
     web = HazardWeb(3, slow_seconds=2.5, huge_bytes=3_000_000)
     targets = tmp / "targets.yaml"
-    targets.write_text(f"""\
-allow_private_addresses: true
-targets:
-  - url: {web.url(0, "/")}
-    kind: portal
-    max_pages: 50
-    max_depth: 2
-  - url: {web.url(0, "/calendar/2026/12")}
-    kind: portal
-    render: never
-    max_pages: 200
-    max_depth: 100
-  - url: {web.url(0, "/a/")}
-    kind: portal
-    render: never
-    max_depth: 3
-  - url: {web.url(0, "/list/")}
-    kind: portal
-    render: never
-    max_pages: 10
-  - url: {web.url(2, "/private/open.html")}
-    kind: finance
-    render: never
-    robots: ignore
-    robots_reason: "{ROBOTS_REASON}"
-""", encoding="utf-8")
+    targets.write_text(hazard_targets(web, ROBOTS_REASON), encoding="utf-8")
     store = tmp / "store"
     report_file = tmp / "report.json"
     result = run_cli("crawl", "--targets", str(targets), "--store", str(store),
@@ -356,4 +331,4 @@ def test_a_crawl_killed_midway_resumes_without_losing_or_duplicating_pages(tmp_p
     # only what the killed run had not stored was fetched again
     assert web.served("/site/") - served_before == len(expected) - before
     assert f"{len(expected)} pages" in result.stderr
-    assert not list((store / "crawl-state").glob("journal-*")), "a finished run leaves no journal"
+    assert not list((store / "crawl-state").glob("*.jsonl")), "a finished run leaves no journal"
