@@ -10,6 +10,7 @@ start on a public name and be redirected to a private one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,7 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from scrapy.http import HtmlResponse
+from scrapy import Request, Spider
+from scrapy.http import HtmlResponse, Response
 from scrapy.utils.test import get_crawler
 
 from crawlers.journal import plan_resume
@@ -73,6 +75,27 @@ def test_each_retry_waits_longer():
     crawler = get_crawler(settings_dict={"RETRY_BACKOFF_BASE": 0.5, "RETRY_BACKOFF_MAX": 3})
     middleware = BackoffRetryMiddleware.from_crawler(crawler)
     assert [middleware.delay(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1, 2, 3, 3]
+
+
+def test_a_500_is_retried_after_growing_waits_then_given_up(monkeypatch):
+    # the clock is the one stand-in: the waits are recorded instead of slept
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("crawlers.middlewares.asyncio.sleep", record)
+    crawler = get_crawler(Spider, settings_dict={"RETRY_BACKOFF_BASE": 0.5, "RETRY_TIMES": 3})
+    crawler.spider = Spider.from_crawler(crawler, name="t")
+    middleware = BackoffRetryMiddleware.from_crawler(crawler)
+    request = Request("http://a.cn/flaky.html")
+    for _ in range(4):
+        response = Response(request.url, status=500, request=request)
+        result = asyncio.run(middleware.process_response(request, response))
+        if not isinstance(result, Request):
+            break
+        request = result
+    assert result is response and waits == [0.5, 1.0, 2.0]
 
 
 def test_resume_plan_fetches_what_is_not_wholly_in_the_store():
