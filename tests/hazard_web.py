@@ -333,8 +333,10 @@ def main() -> None:
     with HazardWeb(3) as web:
         Path(sys.argv[1]).write_text(hazard_targets(web, "a demonstration of the override"),
                                      encoding="utf-8")
-        print(f"hazard web on {', '.join(web.url(i) for i in range(3))}; "
-              f"targets in {sys.argv[1]}; Ctrl-C stops", flush=True)
+        print(f"hazard web on {', '.join(web.url(i) for i in range(3))}; Ctrl-C stops\n"
+              "crawl it with the bounds the tests use (the slow page answers after 6 s, the "
+              "huge ones are 3 MB):\n  JINJIAN_DOWNLOAD_TIMEOUT=1 JINJIAN_MAX_PAGE_BYTES=1000000 "
+              f"jinjian crawl --targets {sys.argv[1]} --store hazard-store", flush=True)
         try:
             while True:
                 time.sleep(3600)
