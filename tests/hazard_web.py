@@ -335,7 +335,7 @@ def main() -> None:
                                      encoding="utf-8")
         print(f"hazard web on {', '.join(web.url(i) for i in range(3))}; Ctrl-C stops\n"
               "crawl it with the bounds the tests use (the slow page answers after 6 s, the "
-              "huge ones are 3 MB):\n  JINJIAN_DOWNLOAD_TIMEOUT=1 JINJIAN_MAX_PAGE_BYTES=1000000 "
+              "huge ones are 3 MB):\n  JINJIAN_DOWNLOAD_TIMEOUT=2 JINJIAN_MAX_PAGE_BYTES=1000000 "
               f"jinjian crawl --targets {sys.argv[1]} --store hazard-store", flush=True)
         try:
             while True:
