@@ -188,6 +188,7 @@ def test_each_failure_is_reported_with_its_kind(hazard):
     for path in ("/broken.html", "/slow.html", "/huge.html", "/huge-stream.html", "/loop/a",
                  "/redirect/1", "/private/secret.html"):
         assert hazard["web"].url(0, path) in messages, path
+    assert f"{hazard['web'].url(0, '/broken.html')}: HTTP 500 (after 2 retries)" in messages
     line = next(ln for ln in hazard["result"].stderr.splitlines()
                 if ln.startswith("site ") and f"{hazard['web'].url(0, '/')}:" in ln)
     assert "7 errors" in line and "2 too large" in line and "1 timeout" in line

@@ -97,6 +97,11 @@ class TargetState:
             self.cut(reason)
 
 
+def _retried(request: scrapy.Request) -> str:
+    retries = request.meta.get("retry_times", 0)
+    return f" (after {retries} retries)" if retries else ""
+
+
 class SiteSpider(scrapy.Spider):
     """Crawl each target within its site, up to its page and depth budget."""
 
@@ -376,7 +381,7 @@ class SiteSpider(scrapy.Spider):
         kind, text = describe_failure(failure)
         asked = request.meta.get("journal_url") or request.url
         message = f"{asked}: {text}" + (f" (redirected to {request.url})"
-                                         if asked != request.url else "")
+                                         if asked != request.url else "") + _retried(request)
         target.error(kind, message)
         self.journal.write(fail=request.meta.get("journal_url"), t=target.url, kind=kind,
                            msg=message)
@@ -387,7 +392,7 @@ class SiteSpider(scrapy.Spider):
     def frame_failed(self, failure: Failure) -> None:
         request = failure.request
         kind, text = describe_failure(failure)
-        message = f"ad frame {request.url}: {text}"
+        message = f"ad frame {request.url}: {text}{_retried(request)}"
         target = self.targets[request.meta["target"]]
         target.error(kind, message)
         self.journal.write(fail=request.meta.get("journal_url"), t=target.url, kind=kind,
