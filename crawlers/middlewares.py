@@ -1,14 +1,40 @@
-"""Downloader middlewares: never fetch private addresses unless the targets file allows it."""
+"""Downloader middlewares for the hostile web, and how a failed request is reported.
+
+- ``PrivateAddressGuard``: never fetch private addresses (by literal or by DNS) unless the
+  targets file allows it. A redirect is a new request and passes the guard again, so a public
+  page that redirects to a private address is refused too; ``abort_private_request`` applies
+  the same rule to everything the browser loads while rendering.
+- ``BackoffRetryMiddleware``: Scrapy's retries, each one waiting longer than the last.
+- Charsets need nothing here: Scrapy's TextResponse takes the BOM, the HTTP header, then
+  ``<meta>`` (w3lib), and sniffs an undeclared body with charset-normalizer (GBK, GB18030,
+  Big5 …); tests/test_hazard_crawl.py holds it to that.
+- ``describe_failure``: the kind and the message of a failed request, for the run summary.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+)
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import defer
+from twisted.internet import error as twisted_error
+from twisted.python.failure import Failure
 
 from crawlers.urls import is_private_host
 
@@ -20,6 +46,15 @@ def _resolves_private(host: str) -> bool:
     except OSError:
         return False  # unresolvable: the download itself will fail and be reported
     return any(is_private_host(info[4][0]) for info in infos)
+
+
+def refuses(host: str) -> bool:
+    """True when ``host`` is private, loopback or link-local, literally or after DNS."""
+    return is_private_host(host) or _resolves_private(host)
+
+
+class PrivateAddressRefused(IgnoreRequest):
+    """A request to a private, loopback or link-local address (also after a redirect)."""
 
 
 class PrivateAddressGuard:
@@ -36,8 +71,84 @@ class PrivateAddressGuard:
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         if self.allow:
             return None
-        host = urlsplit(request.url).hostname or ""
-        if is_private_host(host) or _resolves_private(host):
+        if refuses(urlsplit(request.url).hostname or ""):
             self.stats.inc_value("jinjian/refused_private_address")
-            raise IgnoreRequest(f"refused private address: {request.url}")
+            via = request.meta.get("redirect_urls") or []
+            suffix = f" (redirected from {via[0]})" if via else ""
+            raise PrivateAddressRefused(f"refused private address: {request.url}{suffix}")
         return None
+
+
+def abort_private_request(request: Any) -> bool:
+    """``PLAYWRIGHT_ABORT_REQUEST``: the browser loads nothing from a private address either
+    (frames, scripts, images and redirects of a rendered page)."""
+    return refuses(urlsplit(request.url).hostname or "")
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's RetryMiddleware, with a growing wait before each retry.
+
+    The n-th retry of a request waits ``RETRY_BACKOFF_BASE * 2 ** (n - 1)`` seconds, at most
+    ``RETRY_BACKOFF_MAX``. Scrapy has no delayed scheduling, so the wait happens here: the
+    waiting request keeps one of the crawl's ``CONCURRENT_REQUESTS`` places (not its site's
+    slot) while the other requests go on.
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        super().__init__(settings)
+        self.base = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
+        self.cap = settings.getfloat("RETRY_BACKOFF_MAX", 30.0)
+
+    def delay(self, retry_times: int) -> float:
+        """Seconds to wait before retry number ``retry_times`` (1, 2, …)."""
+        return min(self.cap, self.base * 2 ** max(0, retry_times - 1))
+
+    async def _wait(self, result: Any) -> Any:
+        if isinstance(result, Request):
+            seconds = self.delay(result.meta.get("retry_times", 1))
+            if seconds > 0:
+                await asyncio.sleep(seconds)
+        return result
+
+    async def process_response(self, request: Request, response: Response,  # type: ignore[override]
+                               spider: Spider | None = None) -> Request | Response:
+        return await self._wait(super().process_response(request, response))
+
+    async def process_exception(self, request: Request, exception: Exception,  # type: ignore[override]
+                                spider: Spider | None = None) -> Request | Response | None:
+        return await self._wait(super().process_exception(request, exception))
+
+
+# --- what went wrong, for the run summary ---------------------------------------------------
+
+_TIMEOUTS = (DownloadTimeoutError, twisted_error.TimeoutError, twisted_error.TCPTimedOutError)
+_REFUSED = (DownloadConnectionRefusedError, twisted_error.ConnectionRefusedError)
+_DNS = (CannotResolveHostError, twisted_error.DNSLookupError)
+
+
+def describe_failure(failure: Failure) -> tuple[str, str]:
+    """``(kind, message)`` of a failed request: kinds such as ``http 500``, ``timeout``,
+    ``too large``, ``redirect limit``, ``robots.txt``, ``private address``."""
+    exc = failure.value
+    text = failure.getErrorMessage() or type(exc).__name__
+    if isinstance(exc, HttpError):
+        status = exc.response.status
+        return f"http {status}", f"HTTP {status}"
+    if isinstance(exc, PrivateAddressRefused):
+        return "private address", text
+    if isinstance(exc, IgnoreRequest):
+        if "robots.txt" in text:
+            return "robots.txt", "forbidden by robots.txt"
+        if "max redirections" in text:
+            return "redirect limit", text
+        return "ignored", text
+    if isinstance(exc, _TIMEOUTS):
+        return "timeout", text
+    if isinstance(exc, DownloadCancelledError | defer.CancelledError) or "max size" in text:
+        return "too large", (text if "max size" in text
+                             else "larger than the download size limit (DOWNLOAD_MAXSIZE)")
+    if isinstance(exc, _REFUSED):
+        return "connection refused", text
+    if isinstance(exc, _DNS):
+        return "dns", text
+    return type(exc).__name__, text

@@ -28,6 +28,9 @@ DOWNLOAD_MAXSIZE = int(os.environ.get("JINJIAN_MAX_PAGE_BYTES", str(8 * 1024 * 1
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 2
+# the n-th retry waits RETRY_BACKOFF_BASE * 2**(n-1) s, at most RETRY_BACKOFF_MAX (BackoffRetryMiddleware)
+RETRY_BACKOFF_BASE = float(os.environ.get("JINJIAN_RETRY_BACKOFF", "1.0"))
+RETRY_BACKOFF_MAX = 30.0
 DEPTH_LIMIT = 20  # a hard ceiling; each target's own max_depth is enforced by the spider
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
@@ -54,10 +57,15 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
 }
 PLAYWRIGHT_MAX_CONTEXTS = 2
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+# the browser loads nothing from private addresses (`jinjian crawl` unsets this when the
+# targets file allows them)
+PLAYWRIGHT_ABORT_REQUEST = "crawlers.middlewares.abort_private_request"
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = int(os.environ.get("JINJIAN_RENDER_TIMEOUT_MS", "20000"))
 
 DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.PrivateAddressGuard": 50,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.BackoffRetryMiddleware": 550,
     # next to the downloader: records each response as it came, before decompression/redirects
     "crawlers.warc.WarcMiddleware": 950,
 }
@@ -73,6 +81,10 @@ JINJIAN_MAX_AD_UNITS_PER_PAGE = 200
 JINJIAN_MAX_LINKS_PER_PAGE = 1000
 JINJIAN_MAX_IFRAMES_PER_PAGE = 20
 JINJIAN_MAX_LANDING_PAGES_PER_TARGET = 100
+# crawl-trap guard: at most this many pages of one URL pattern per target (crawlers/traps.py)
+JINJIAN_MAX_PAGES_PER_URL_PATTERN = int(os.environ.get("JINJIAN_MAX_PAGES_PER_URL_PATTERN", "25"))
+# the crawl journal that lets a killed crawl resume (crawlers/journal.py); `jinjian crawl` sets it
+JINJIAN_JOURNAL = ""
 # WARC evidence (crawlers/warc.py): folder (default STORE/warc) and rotation size
 JINJIAN_WARC_DIR = os.environ.get("JINJIAN_WARC_DIR", "")
 JINJIAN_WARC_MAX_BYTES = int(os.environ.get("JINJIAN_WARC_MAX_BYTES", str(100 * 1024 * 1024)))

@@ -60,7 +60,7 @@ def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
 
     from crawlers.items import PageItem
     from jinjian.config import log_dir
-    from jinjian.crawl import run_crawl
+    from jinjian.crawl import CrawlBusy, run_crawl
 
     counts = Counter()
     live = sys.stderr.isatty()
@@ -78,8 +78,11 @@ def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
                 err.print(f"… {counts['pages']} pages, {counts['ads']} ad units, "
                           f"{counts['hits']} category hits")
 
-        report = run_crawl(targets, store, log_dir=log_dir(store), polite=polite,
-                           on_item=on_item)
+        try:
+            report = run_crawl(targets, store, log_dir=log_dir(store), polite=polite,
+                               on_item=on_item)
+        except CrawlBusy as exc:
+            fail(str(exc))
     return report
 
 
@@ -90,8 +93,15 @@ def _print_run(report: Any, store: Any) -> None:
     landings = sum(s.landings for s in report.sites)
     err.print(f"crawled {report.pages} pages, {report.ads} ad units and {landings} ad landing "
               f"pages from {len(report.sites)} targets in {report.started} – {report.finished}")
+    if report.resumed:
+        err.print(f"resumed the run started {report.started}: {report.resumed_pending} "
+                  "requests were still to do")
+    for site in report.sites:
+        err.print(_site_line(site))
     for site in report.failed_sites:
         err.print(f"site failed: {site.url}: {'; '.join(site.errors[:3]) or 'no page fetched'}")
+    if report.interrupted:
+        err.print("the crawl was interrupted; run the same command again to resume it")
     hits = list(store.hits(HitQuery(since=report.started)))  # what this run saw
     by_cat = Counter(h.category for h in hits)
     by_site = Counter(h.site for h in hits)
@@ -105,32 +115,54 @@ def _print_run(report: Any, store: Any) -> None:
     table = Table(title="hits by site")
     for col in ("site", "kind"):
         table.add_column(col)
-    for col in ("pages", "ad units", "landing pages", "hits"):
+    for col in ("pages", "ad units", "landing pages", "hits", "errors"):
         table.add_column(col, justify="right")
     targeted = set()
     for s in report.sites:
         targeted.add(s.site)
-        table.add_row(s.site, s.kind, str(s.pages), str(s.ads), str(s.landings),
-                      str(by_site.get(s.site, 0)))
+        table.add_row(s.site, s.kind, str(s.pages), str(s.ads), str(s.landings), str(s.hits),
+                      str(s.error_count))
     for site, count in sorted(by_site.items()):
         if site not in targeted:
-            table.add_row(site, "(advertiser)", "", "", "", str(count))
+            table.add_row(site, "(advertiser)", "", "", "", str(count), "")
     out.print(table)
     err.print(f"log: {report.log_file}")
+
+
+def _site_line(site: Any) -> str:
+    """One target of the run on one line: counts, errors by kind, why it was cut short."""
+    line = (f"site {site.site} ({site.kind}) {site.url}: {site.pages} pages, {site.ads} ad "
+            f"units, {site.hits} hits, {site.error_count} errors")
+    if site.error_kinds:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(site.error_kinds.items(),
+                                                               key=lambda kv: (-kv[1], kv[0])))
+        line += f" ({kinds})"
+    if site.cut_short:
+        line += f"; cut short: {'; '.join(site.cut_short)}"
+    if site.robots_ignored:
+        line += f"; robots.txt not obeyed: {site.robots_ignored}"
+    return line
 
 
 @app.command()
 def crawl(
     targets: Annotated[Path, typer.Option("--targets", help="the targets YAML file")],
     store: StoreOpt = None,
+    report_file: Annotated[Path | None, typer.Option(
+        "--report", help="also write the run's summary as JSON to this file")] = None,
 ) -> None:
-    """Crawl every target, classify each page and ad unit, and index the hits."""
+    """Crawl every target, classify each page and ad unit, and index the hits.
+
+    A crawl that was killed or interrupted resumes when it is started again with the same
+    targets and store."""
     from jinjian.targets import TargetsError, load_targets
 
     try:
         parsed = load_targets(targets)
     except TargetsError as exc:
         fail(str(exc))
+    if report_file is not None and not report_file.parent.is_dir():
+        fail(f"--report {report_file}: no such folder {report_file.parent}")
     _check_lists()
     _check_model()
     location = store_location(store)
@@ -140,6 +172,12 @@ def crawl(
     report = _crawl_with_progress(parsed, location, polite=not parsed.allow_private_addresses)
     with open_store_or_fail(location, create=True) as opened:
         _print_run(report, opened)
+    if report_file is not None:
+        try:
+            report_file.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=1),
+                                   encoding="utf-8")
+        except OSError as exc:
+            fail(f"--report {report_file}: cannot write ({exc.strerror})")
 
 
 @app.command()

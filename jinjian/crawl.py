@@ -1,11 +1,20 @@
-"""Run the crawlers for a targets file in this process, with progress, and report the run."""
+"""Run the crawlers for a targets file in this process, with progress, and report the run.
+
+A run keeps a journal (crawlers/journal.py) in the state folder beside the store, named after
+the targets; the journal is removed when every spider finished. A run that finds the journal
+of an interrupted run of the same targets (killed, or stopped with Ctrl-C) resumes it: the
+pages already in the store are not fetched again, everything else that was asked for is.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +24,8 @@ from jinjian.targets import TargetsFile
 
 @dataclass
 class SiteResult:
+    """One target of the run: what was fetched, the errors by kind, why it was cut short."""
+
     url: str
     site: str
     kind: str
@@ -22,20 +33,41 @@ class SiteResult:
     ads: int
     rendered: int
     landings: int
-    errors: list[str]
+    errors: list[str]  # the first messages (crawlers.spiders.base.MAX_ERROR_MESSAGES)
+    hits: int = 0  # category hits on the target's own pages and ad units
+    error_kinds: dict[str, int] = field(default_factory=dict)  # every error, counted by kind
+    cut_short: list[str] = field(default_factory=list)  # e.g. "page budget 200 reached"
+    robots_ignored: str = ""  # the stated reason, when the target does not obey robots.txt
 
     @property
     def failed(self) -> bool:
         return self.pages == 0
 
+    @property
+    def error_count(self) -> int:
+        return sum(self.error_kinds.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "failed": self.failed}
+
 
 @dataclass
 class CrawlReport:
-    started: str
+    started: str  # when the run started (for a resumed run: the interrupted run's start)
     finished: str
     log_file: str
     sites: list[SiteResult] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    resumed: bool = False  # this run took over an interrupted run's journal
+    resumed_pending: int = 0  # requests the interrupted run had not finished
+    interrupted: bool = False  # stopped before the end: the next run resumes
+    journal: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"started": self.started, "finished": self.finished, "log_file": self.log_file,
+                "resumed": self.resumed, "resumed_pending": self.resumed_pending,
+                "interrupted": self.interrupted, "pages": self.pages, "ads": self.ads,
+                "sites": [s.to_json() for s in self.sites]}
 
     @property
     def pages(self) -> int:
@@ -50,25 +82,85 @@ class CrawlReport:
         return [s for s in self.sites if s.failed]
 
 
+class CrawlBusy(Exception):
+    """Another crawl of the same targets into the same store is running."""
+
+
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def state_dir(store: str) -> Path:
+    """Where crawl journals live: ``STORE/crawl-state`` beside an embedded store; for a
+    cluster ``./jinjian-state/<digest of its URL>``."""
+    if store.startswith(("http://", "https://")):
+        return Path("jinjian-state") / hashlib.sha256(store.encode()).hexdigest()[:12]
+    return Path(store) / "crawl-state"
+
+
+def journal_path(targets: TargetsFile, store: str) -> Path:
+    """The journal of a run of these targets (the same targets → the same journal)."""
+    spec = {"allow_private_addresses": targets.allow_private_addresses,
+            "targets": [{k: v for k, v in t.to_dict().items() if k != "line"}
+                        for t in targets.targets]}
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return state_dir(store) / f"journal-{digest}.jsonl"
+
+
+def _resume_plan(path: Path, store: str) -> tuple[str, dict[str, Any]] | None:
+    """The start and the per-target plan of the interrupted run journaled at ``path``."""
+    from crawlers.journal import plan_resume, read_journal
+    from indexer import doc_id, open_store
+
+    if not path.exists():
+        return None
+    events = read_journal(path)
+    if not events or "run" not in events[0]:
+        return None
+    started = events[0]["run"]
+    with open_store(store, create=True) as opened:
+        def stored(url: str, position: str | None) -> bool:
+            record = opened.document_record(doc_id(url, position))
+            return record is not None and record.last_seen >= started
+
+        return started, plan_resume(events, stored)
 
 
 def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool = True,
               on_item: Callable[[Any], None] | None = None) -> CrawlReport:
     """Crawl every target (one spider per kind, all in one Scrapy process), classify, index.
 
-    A Scrapy reactor cannot be restarted: call this once per process.
+    A Scrapy reactor cannot be restarted: call this once per process. Raises CrawlBusy when
+    another process crawls the same targets into the same store (cron runs that overlap).
     """
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
+    from crawlers.journal import Journal
     from crawlers.spiders.kinds import SPIDERS
 
     log_dir.mkdir(parents=True, exist_ok=True)
     started = _stamp()
     log_file = log_dir / f"crawl-{started.replace(':', '')}.log"
+    journal = journal_path(targets, store)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(journal.with_suffix(".lock"), "w")  # noqa: SIM115 - held until the process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel if killed
+    except BlockingIOError:
+        lock.close()
+        raise CrawlBusy(f"another crawl of these targets into {store} is running "
+                        f"(lock {lock.name})") from None
+    resume = _resume_plan(journal, store)
+    if resume is None:
+        journal.unlink(missing_ok=True)
+        header = Journal(journal)
+        header.write(run=started)
+        header.close()
+        plans: dict[str, Any] = {}
+    else:
+        started, plans = resume
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     overrides: dict[str, Any] = {
@@ -77,7 +169,10 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         "LOG_FILE": str(log_file),
         "LOG_FILE_APPEND": False,
         "LOG_INSTALL_ROOT_HANDLER": True,
+        "JINJIAN_JOURNAL": str(journal),
     }
+    if targets.allow_private_addresses:
+        overrides["PLAYWRIGHT_ABORT_REQUEST"] = None
     if not polite:  # a web served on loopback for the demo or the tests
         overrides.update({"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False,
                           "CONCURRENT_REQUESTS_PER_DOMAIN": 8})
@@ -99,17 +194,28 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         crawler = process.create_crawler(SPIDERS[kind])
         if on_item is not None:
             crawler.signals.connect(lambda item, **_: on_item(item), signal=signals.item_scraped)
-        process.crawl(crawler, targets=kind_targets)
+        process.crawl(crawler, targets=kind_targets,
+                      resume={t["url"]: plans[t["url"]] for t in kind_targets if t["url"] in plans})
         crawlers.append(crawler)
     process.start()
 
-    report = CrawlReport(started=started, finished=_stamp(), log_file=str(log_file))
+    report = CrawlReport(started=started, finished=_stamp(), log_file=str(log_file),
+                         resumed=resume is not None, journal=str(journal),
+                         resumed_pending=sum(len(p.pending) + len(p.frames)
+                                             for p in plans.values()))
+    reasons = {crawler.stats.get_value("finish_reason") for crawler in crawlers}
+    report.interrupted = reasons != {"finished"}
+    if not report.interrupted:
+        journal.unlink(missing_ok=True)
+    lock.close()
     for crawler in crawlers:
         spider = crawler.spider
         for t in spider.targets:
             report.sites.append(SiteResult(
                 url=t.url, site=t.site, kind=t.kind, pages=t.pages, ads=t.ads,
-                rendered=t.rendered, landings=t.landings, errors=list(t.errors),
+                rendered=t.rendered, landings=t.landings, errors=list(t.errors), hits=t.hits,
+                error_kinds=dict(t.error_kinds), cut_short=list(t.cut_short),
+                robots_ignored=t.robots_reason if t.robots == "ignore" else "",
             ))
         for key, value in (crawler.stats.get_stats() or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):

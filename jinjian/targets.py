@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ class Target:
     render: str = "auto"
     max_pages: int = 200
     max_depth: int = 3
+    robots: str = "obey"  # obey | ignore (ignore only with robots_reason)
+    robots_reason: str = ""
     line: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,7 +41,9 @@ class TargetsFile:
 
 
 TOP_KEYS = {"allow_private_addresses", "targets"}
-TARGET_KEYS = {"url", "kind", "region", "render", "max_pages", "max_depth"}
+TARGET_KEYS = {"url", "kind", "region", "render", "max_pages", "max_depth", "robots",
+               "robots_reason"}
+ROBOTS_POLICIES = ("obey", "ignore")
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -142,14 +147,41 @@ def load_targets(path: str | Path) -> TargetsFile:
                 if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                     raise fail(vnode, f"{key} must be a whole number from {low} to {high}, not {vnode.value!r}")
                 values[key] = value
+        values.update(_robots_policy(fields, fail))
         targets.append(Target(**values))
     return TargetsFile(targets=targets, allow_private_addresses=allow)
+
+
+def _robots_policy(fields: dict[str, tuple[yaml.Node, yaml.Node]],
+                   fail: Callable[[yaml.Node | None, str], TargetsError]) -> dict[str, str]:
+    """``robots: ignore`` is allowed only with a stated ``robots_reason`` (kept for the report)."""
+    policy = "obey"
+    if "robots" in fields:
+        pnode = fields["robots"][1]
+        policy = _scalar(pnode)
+        if policy not in ROBOTS_POLICIES:
+            raise fail(pnode, f"robots must be obey or ignore, not {pnode.value!r}")
+    reason = ""
+    if "robots_reason" in fields:
+        rnode = fields["robots_reason"][1]
+        value = _scalar(rnode)
+        if not isinstance(value, str) or not value.strip():
+            raise fail(rnode, "robots_reason must be a non-empty text")
+        reason = " ".join(value.split())
+    if policy == "ignore" and not reason:
+        raise fail(fields["robots"][0], "robots: ignore needs a `robots_reason:` saying why "
+                   "this site's robots.txt is not obeyed")
+    if reason and policy != "ignore":
+        raise fail(fields["robots_reason"][0], "robots_reason is only for `robots: ignore`")
+    return {"robots": policy, "robots_reason": reason}
 
 
 def dump_targets(targets: list[Target], *, allow_private_addresses: bool) -> str:
     """The YAML text of a targets file (used by `jinjian demo`)."""
     data = {
         "allow_private_addresses": allow_private_addresses,
-        "targets": [{k: v for k, v in t.to_dict().items() if k != "line" and v != ""} for t in targets],
+        "targets": [{k: v for k, v in t.to_dict().items()
+                     if k != "line" and v != "" and not (k == "robots" and v == "obey")}
+                    for t in targets],
     }
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)

@@ -98,3 +98,44 @@ def test_hits_on_a_missing_store(tmp_path, cli):
     result = cli("hits", "--store", str(tmp_path / "nowhere"))
     assert result.returncode == 2 and "no store here" in result.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_crawl_report_to_a_missing_folder_is_refused_before_crawling(tmp_path, cli):
+    targets = tmp_path / "t.yaml"
+    targets.write_text("targets:\n  - url: https://a.cn/\n    kind: portal\n")
+    store = tmp_path / "s"
+    result = cli("crawl", "--targets", str(targets), "--store", str(store),
+                 "--report", str(tmp_path / "nowhere" / "r.json"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"--report {tmp_path / 'nowhere' / 'r.json'}: no such folder" in result.stderr
+    assert not store.exists()
+
+
+def test_a_second_crawl_of_the_same_targets_and_store_is_refused(tmp_path, cli):
+    import fcntl
+
+    from jinjian.crawl import journal_path
+    from jinjian.targets import load_targets
+
+    targets = tmp_path / "t.yaml"
+    targets.write_text(f"allow_private_addresses: true\ntargets:\n"
+                       f"  - url: http://127.0.0.1:{free_port()}/\n    kind: portal\n")
+    store = tmp_path / "s"
+    lock = journal_path(load_targets(targets), str(store)).with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:  # what a running crawl holds
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = cli("crawl", "--targets", str(targets), "--store", str(store), timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "another crawl of these targets" in result.stderr
+
+
+def test_the_browser_loads_nothing_from_private_addresses():
+    from types import SimpleNamespace
+
+    from crawlers.middlewares import abort_private_request
+
+    # a stand-in for playwright's Request: the hook reads only its url
+    assert abort_private_request(SimpleNamespace(url="http://127.0.0.1:9/ad.js"))
+    assert abort_private_request(SimpleNamespace(url="http://169.254.169.254/latest/"))
+    assert not abort_private_request(SimpleNamespace(url="http://8.8.8.8/ad.js"))

@@ -94,3 +94,46 @@ def test_crawl_names_a_missing_file(tmp_path, cli):
     result = cli("crawl", "--targets", str(tmp_path / "nope.yaml"), "--store", str(tmp_path / "s"))
     assert result.returncode == 2
     assert "nope.yaml: no such file" in result.stderr
+
+
+def test_robots_can_be_ignored_only_with_a_stated_reason(tmp_path):
+    path = write(tmp_path, """\
+        targets:
+          - url: https://a.cn/
+            kind: portal
+          - url: https://b.cn/
+            kind: p2p
+            robots: ignore
+            robots_reason: "warrant 2026-17:   product pages hidden by robots.txt"
+        """)
+    first, second = load_targets(path).targets
+    assert (first.robots, first.robots_reason) == ("obey", "")
+    assert (second.robots, second.robots_reason) == (
+        "ignore", "warrant 2026-17: product pages hidden by robots.txt")
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "needle"),
+    [
+        ("targets:\n  - url: https://a.cn/\n    kind: portal\n    robots: ignore\n", 4,
+         "robots: ignore needs a `robots_reason:`"),
+        ("targets:\n  - url: https://a.cn/\n    kind: portal\n    robots: ignore\n"
+         "    robots_reason: '  '\n", 5, "robots_reason must be a non-empty text"),
+        ("targets:\n  - url: https://a.cn/\n    kind: portal\n    robots: sometimes\n", 4,
+         "robots must be obey or ignore"),
+        ("targets:\n  - url: https://a.cn/\n    kind: portal\n    robots_reason: because\n", 4,
+         "robots_reason is only for `robots: ignore`"),
+    ],
+)
+def test_bad_robots_policies_name_the_line(tmp_path, body, line, needle):
+    path = write(tmp_path, body)
+    with pytest.raises(TargetsError) as info:
+        load_targets(path)
+    assert str(info.value).startswith(f"{path}:{line}:") and needle in str(info.value)
+
+
+def test_crawl_refuses_robots_ignore_without_a_reason(tmp_path, cli):
+    path = write(tmp_path, "targets:\n  - url: https://a.cn/\n    kind: portal\n    robots: ignore\n")
+    result = cli("crawl", "--targets", str(path), "--store", str(tmp_path / "store"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{path}:4: robots: ignore needs a `robots_reason:`" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,6 +11,8 @@ from typing import Any
 
 import scrapy
 from lxml import etree
+from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
@@ -25,8 +28,13 @@ from crawlers.extract import (
 )
 from crawlers.filters import filters_for
 from crawlers.items import AdUnitItem, PageItem
+from crawlers.journal import Journal, TargetResume
+from crawlers.middlewares import describe_failure
 from crawlers.structured import canonical
+from crawlers.traps import url_pattern
 from crawlers.urls import site_of
+
+MAX_ERROR_MESSAGES = 50  # per target; the counts by kind are complete
 
 
 def now() -> str:
@@ -43,19 +51,57 @@ class TargetState:
     render: str = "auto"
     max_pages: int = 200
     max_depth: int = 3
+    robots: str = "obey"
+    robots_reason: str = ""
     site: str = ""
     scheduled: int = 0
     pages: int = 0
     ads: int = 0
     rendered: int = 0
     landings: int = 0  # ad landing pages fetched (on the advertisers' sites)
-    errors: list[str] = field(default_factory=list)
+    hits: int = 0  # category hits of the items found for this target (after classification)
+    errors: list[str] = field(default_factory=list)  # the first MAX_ERROR_MESSAGES messages
+    error_kinds: Counter[str] = field(default_factory=Counter)  # every error, by kind
+    cut_short: dict[str, None] = field(default_factory=dict)  # why the crawl stopped early
+    queued: set[str] = field(default_factory=set)  # the target's page URLs requested so far
+    patterns: Counter[str] = field(default_factory=Counter)  # pages requested per URL pattern
     landing_urls: set[str] = field(default_factory=set)
     bodies: dict[str, str] = field(default_factory=dict)  # body hash → first URL serving it
 
     @property
     def failed(self) -> bool:
         return self.pages == 0
+
+    def error(self, kind: str, message: str) -> None:
+        self.error_kinds[kind] += 1
+        if len(self.errors) < MAX_ERROR_MESSAGES:
+            self.errors.append(message)
+
+    def cut(self, reason: str) -> bool:
+        """Record why the crawl stopped early; False when that reason was known already."""
+        if reason in self.cut_short:
+            return False
+        self.cut_short[reason] = None
+        return True
+
+    def restore(self, done: TargetResume) -> None:
+        """Take over what an interrupted run of this target did (crawlers.journal)."""
+        self.queued.update(done.queued)
+        self.landing_urls.update(done.landing_urls)
+        self.bodies.update(done.bodies)
+        self.scheduled = len(self.queued)
+        self.patterns.update(url_pattern(url) for url in self.queued)
+        self.pages, self.landings, self.ads, self.hits = (done.pages, done.landings, done.ads,
+                                                          done.hits)
+        for kind, message in done.errors:
+            self.error(kind, message)
+        for reason in done.cut_short:
+            self.cut(reason)
+
+
+def _retried(request: scrapy.Request) -> str:
+    retries = request.meta.get("retry_times", 0)
+    return f" (after {retries} retries)" if retries else ""
 
 
 class SiteSpider(scrapy.Spider):
@@ -66,7 +112,7 @@ class SiteSpider(scrapy.Spider):
     custom_settings: dict[str, Any] = {}
 
     def __init__(self, targets: list[dict[str, Any]] | None = None, url: str | None = None,
-                 **kwargs: Any) -> None:
+                 resume: dict[str, TargetResume] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if targets is None:
             if not url:
@@ -80,6 +126,20 @@ class SiteSpider(scrapy.Spider):
         ]
         for t in self.targets:
             t.site = site_of(t.url)
+        # an interrupted run's work, per target URL (crawlers.journal.plan_resume)
+        self.resume = resume or {}
+        for t in self.targets:
+            if t.url in self.resume:
+                t.restore(self.resume[t.url])
+        self.journal = Journal(None)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.journal = Journal(crawler.settings.get("JINJIAN_JOURNAL") or None)
+        crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(spider._request_dropped, signal=signals.request_dropped)
+        return spider
 
     # --- requests --------------------------------------------------------------------------
 
@@ -89,14 +149,43 @@ class SiteSpider(scrapy.Spider):
 
     def start_requests(self) -> Iterator[scrapy.Request]:
         for index, target in enumerate(self.targets):
+            if target.robots == "ignore":
+                self.logger.warning("robots.txt of %s is not obeyed: %s", target.url,
+                                    target.robots_reason)
+            done = self.resume.get(target.url)
+            if done is not None:  # what the interrupted run asked for and did not finish
+                for url, depth, landing in done.pending:
+                    yield self._page_request(url, index, depth,
+                                             **({"landing": True} if landing else {}))
+                for url, page_url, position in done.frames:
+                    yield self._frame_request(url, index, page_url, position)
+                continue
             target.scheduled += 1
+            target.queued.add(target.url)
+            target.patterns[url_pattern(target.url)] += 1
+            self.journal.write(req=target.url, t=target.url, d=0, l=False)
             yield self._page_request(target.url, index, depth=0)
+
+    def closed(self, reason: str) -> None:
+        self.journal.close()
 
     def _page_request(self, url: str, index: int, depth: int, **meta: Any) -> scrapy.Request:
         """A page of the target's site, or (``landing=True``) an ad's landing page elsewhere."""
+        if self.targets[index].robots == "ignore" and not meta.get("landing"):
+            # the targets file states why, for the target's own site; advertisers' landing
+            # pages obey their robots.txt
+            meta["dont_obey_robotstxt"] = True
         return scrapy.Request(
             url, callback=self.parse_page, errback=self.page_failed,
-            meta={"target": index, "page_depth": depth, **meta},
+            meta={"target": index, "page_depth": depth, "journal_url": url, **meta},
+        )
+
+    def _frame_request(self, url: str, index: int, page_url: str, position: str
+                       ) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.parse_frame, errback=self.frame_failed, dont_filter=True,
+            meta={"target": index, "page_url": page_url, "position": position,
+                  "journal_url": url},
         )
 
     def _render_request(self, response: Response, index: int, reason: str,
@@ -113,6 +202,8 @@ class SiteSpider(scrapy.Spider):
                     PageMethod("wait_for_timeout", 500),
                 ],
                 "render_reason": reason, "static_units": static_units,
+                "dont_obey_robotstxt": response.meta.get("dont_obey_robotstxt", False),
+                "journal_url": response.meta.get("journal_url", response.url),
                 "static_body": response.body, "static_status": response.status,
                 "static_encoding": getattr(response, "encoding", ""),
                 "static_warc": response.meta.get("warc") or {},
@@ -126,6 +217,7 @@ class SiteSpider(scrapy.Spider):
         target = self.targets[index]
         if not isinstance(response, TextResponse):
             self.logger.info("not a text page, skipped: %s", response.url)
+            self.journal.write(skip=response.meta.get("journal_url"), t=target.url)
             return
         rendered = bool(response.meta.get("playwright"))
         if not rendered:
@@ -135,7 +227,9 @@ class SiteSpider(scrapy.Spider):
             if first != response.url:
                 self.crawler.stats.inc_value("jinjian/duplicate_content")
                 self.logger.info("same content as %s, not indexed twice: %s", first, response.url)
+                self.journal.write(skip=response.meta.get("journal_url"), t=target.url)
                 return
+            self.journal.write(body=body_hash, t=target.url, url=response.url)
         root = parse_html(response.text)  # parsed once: the render decision and the extraction
         if not rendered and target.render != "never":
             reason = "render: always" if target.render == "always" else needs_render(root)
@@ -144,7 +238,8 @@ class SiteSpider(scrapy.Spider):
                     root, response.url, filters=filters_for(self.crawler.settings)).ad_units]
                 yield self._render_request(response, index, reason, static_units)
                 return
-        yield from self._emit(response, root, target, index, rendered=rendered)
+        yield from self._journaled(self._emit(response, root, target, index, rendered=rendered),
+                                   target, response.meta.get("journal_url", response.url))
 
     def _emit(self, response: Response, html: str | etree._Element, target: TargetState,
               index: int, *, rendered: bool, status: int | None = None, encoding: str = "",
@@ -184,7 +279,7 @@ class SiteSpider(scrapy.Spider):
         )
         static_units = set(response.meta.get("static_units") or [])
         for unit in page.ad_units:
-            if rendered and static_units and unit.text not in static_units:
+            if rendered and unit.text not in static_units:  # seen only after rendering
                 unit.ad_kind = "script"
             target.ads += 1
             yield self._ad_item(unit, url, target, fetched, rendered=rendered, warc=ref)
@@ -193,18 +288,63 @@ class SiteSpider(scrapy.Spider):
         if landing:
             return  # an advertiser's page: its own text and units, no further crawling
         for frame in page.frames:
-            yield scrapy.Request(
-                frame.url, callback=self.parse_frame, errback=self.frame_failed,
-                meta={"target": index, "page_url": url, "position": frame.position},
-                dont_filter=True,
-            )
-        depth = response.meta.get("page_depth", 0)
-        if depth < target.max_depth:
-            for link in page.links:
-                if target.scheduled >= target.max_pages:
-                    break
-                target.scheduled += 1
-                yield self._page_request(link, index, depth + 1)
+            yield self._frame_request(frame.url, index, url, frame.position)
+        yield from self._follow(page.links, target, index, response.meta.get("page_depth", 0))
+
+    def _follow(self, links: list[str], target: TargetState, index: int,
+                depth: int) -> Iterator[scrapy.Request]:
+        """The target's next pages, within its page budget, its depth and the trap guards;
+        when a guard keeps a new page out, the target records why it was cut short."""
+        fresh = [link for link in links if link not in target.queued]
+        if not fresh:
+            return
+        if depth >= target.max_depth:
+            self._cut(target, f"depth {target.max_depth} reached")
+            return
+        limit = self.crawler.settings.getint("JINJIAN_MAX_PAGES_PER_URL_PATTERN", 25)
+        for link in fresh:
+            if target.scheduled >= target.max_pages:
+                self._cut(target, f"page budget {target.max_pages} reached")
+                return
+            pattern = url_pattern(link)
+            if target.patterns[pattern] >= limit:
+                self._cut(target, f"URL pattern {pattern} repeated {limit} times")
+                continue
+            target.patterns[pattern] += 1
+            target.queued.add(link)
+            target.scheduled += 1
+            yield self._page_request(link, index, depth + 1)
+
+    def _cut(self, target: TargetState, reason: str) -> None:
+        if target.cut(reason):
+            self.logger.info("%s cut short: %s", target.url, reason)
+            self.journal.write(cut=reason, t=target.url)
+
+    def _journaled(self, outputs: Iterator[Any], target: TargetState, key: str
+                   ) -> Iterator[Any]:
+        """Journal the requests among a page's ``outputs``, then the page itself, before any
+        of them goes on: a page in the store always has its requests in the journal."""
+        outputs = list(outputs)
+        if self.journal.file is None:
+            yield from outputs
+            return
+        ads = []
+        for out in outputs:
+            if isinstance(out, AdUnitItem):
+                ads.append(out.position)
+            elif isinstance(out, scrapy.Request) and not out.meta.get("playwright"):
+                meta = out.meta
+                if "page_url" in meta:
+                    self.journal.write(frame=out.url, t=target.url, page=meta["page_url"],
+                                       pos=meta["position"])
+                else:
+                    self.journal.write(req=out.url, t=target.url, d=meta["page_depth"],
+                                       l=bool(meta.get("landing")))
+        for out in outputs:
+            if isinstance(out, PageItem):
+                self.journal.write(page=key, url=out.url, t=target.url, ads=ads,
+                                   landing=out.landing)
+        yield from outputs
 
     def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
         """The kind's own fields of a page of the target's site (crawlers.spiders.kinds)."""
@@ -231,31 +371,79 @@ class SiteSpider(scrapy.Spider):
             rendered=rendered, warc=dict(warc or {}),
         )
 
-    def parse_frame(self, response: Response) -> Iterator[AdUnitItem]:
+    def parse_frame(self, response: Response) -> Iterator[Any]:
         target = self.targets[response.meta["target"]]
-        if not isinstance(response, TextResponse):
+        unit = None
+        if isinstance(response, TextResponse):
+            unit = frame_unit(response.text, response.url, response.meta["position"])
+        if unit is None:
+            self.journal.write(skip=response.meta.get("journal_url"), t=target.url, frame=True)
             return
-        unit = frame_unit(response.text, response.url, response.meta["position"])
-        if unit is not None:
-            target.ads += 1
-            yield self._ad_item(unit, response.meta["page_url"], target, now(), rendered=False,
-                                frame_url=response.url, warc=response.meta.get("warc"))
-            yield from self._landing_request(unit, response.meta["target"])
+        target.ads += 1
+        item = self._ad_item(unit, response.meta["page_url"], target, now(), rendered=False,
+                             frame_url=response.url, warc=response.meta.get("warc"))
+        yield from self._journaled(
+            iter([item, *self._landing_request(unit, response.meta["target"])]), target, "")
 
     # --- failures: reported, never silently dropped ---------------------------------------
 
     def page_failed(self, failure: Failure) -> None:
         request = failure.request
         target = self.targets[request.meta["target"]]
-        message = f"{request.url}: {failure.getErrorMessage() or failure.type.__name__}"
-        target.errors.append(message)
+        kind, text = describe_failure(failure)
+        asked = request.meta.get("journal_url") or request.url
+        message = f"{asked}: {text}" + (f" (redirected to {request.url})"
+                                         if asked != request.url else "") + _retried(request)
+        target.error(kind, message)
+        self.journal.write(fail=request.meta.get("journal_url"), t=target.url, kind=kind,
+                           msg=message)
         self.crawler.stats.inc_value("jinjian/page_errors")
-        self.logger.warning("page failed: %s", message)
+        self.crawler.stats.inc_value(f"jinjian/page_errors/{kind}")
+        self.logger.warning("page failed (%s): %s", kind, message)
 
     def frame_failed(self, failure: Failure) -> None:
+        request = failure.request
+        kind, text = describe_failure(failure)
+        message = f"ad frame {request.url}: {text}{_retried(request)}"
+        target = self.targets[request.meta["target"]]
+        target.error(kind, message)
+        self.journal.write(fail=request.meta.get("journal_url"), t=target.url, kind=kind,
+                           msg=message, frame=True)
         self.crawler.stats.inc_value("jinjian/frame_errors")
-        self.logger.warning("ad frame failed: %s: %s", failure.request.url,
-                            failure.getErrorMessage())
+        self.logger.warning("ad frame failed (%s): %s", kind, message)
+
+    def _request_dropped(self, request: scrapy.Request) -> None:
+        """A redirect back to a URL already requested is dropped by Scrapy's duplicate filter
+        without an errback: a redirect loop is reported here instead."""
+        chain = request.meta.get("redirect_urls") or []
+        if "target" not in request.meta or not chain:
+            return
+        if request.url in chain:
+            target = self.targets[request.meta["target"]]
+            message = f"{chain[0]}: redirect loop back to {request.url}"
+            target.error("redirect loop", message)
+            self.journal.write(fail=request.meta.get("journal_url"), t=target.url,
+                               kind="redirect loop", msg=message)
+            self.crawler.stats.inc_value("jinjian/page_errors/redirect loop")
+            self.logger.warning("redirect loop: %s → … → %s", chain[0], request.url)
+        else:
+            self.logger.info("%s redirects to %s, already requested", chain[0], request.url)
+
+    def _item_scraped(self, item: Any, response: Any) -> None:
+        """Count the category hits of the target's own pages and ads (``response`` may be a
+        Failure, for the page kept when rendering failed)."""
+        request = getattr(response, "request", None)
+        if request is None or "target" not in request.meta:
+            return
+        target = self.targets[request.meta["target"]]
+        if getattr(item, "site", "") != target.site:  # an advertiser's landing page: its own site
+            return
+        hits = len((getattr(item, "verdict", None) or {}).get("categories", []))
+        target.hits += hits
+        if hits and isinstance(item, PageItem):
+            self.journal.write(hit=hits, t=target.url, url=item.url)
+        elif hits and isinstance(item, AdUnitItem):
+            self.journal.write(hit=hits, t=target.url, url=item.page_url, pos=item.position)
 
     def render_failed(self, failure: Failure) -> Iterator[Any]:
         """The browser failed: keep the statically fetched page rather than lose it."""
@@ -265,12 +453,14 @@ class SiteSpider(scrapy.Spider):
         target = self.targets[index]
         self.crawler.stats.inc_value("jinjian/render_errors")
         message = f"{request.url}: rendering failed ({failure.getErrorMessage()})"
-        target.errors.append(message)
+        target.error("render failed", message)
         self.logger.warning(message)
         encoding = meta.get("static_encoding") or "utf-8"
         response = TextResponse(
             url=request.url, body=meta["static_body"], encoding=encoding,
             status=meta.get("static_status", 200), request=request,
         )
-        yield from self._emit(response, response.text, target, index, rendered=False,
-                              warc=meta.get("static_warc") or {})
+        yield from self._journaled(
+            self._emit(response, response.text, target, index, rendered=False,
+                       warc=meta.get("static_warc") or {}),
+            target, meta.get("journal_url", request.url))
