@@ -631,6 +631,15 @@ class Store(ABC):
         """One document with first / last seen and its version history."""
 
     @abstractmethod
+    def set_screenshot(self, document_id: str, info: dict[str, Any]) -> None:
+        """Record the screenshot evidence of a document: ``extra["screenshot"] = info`` (file,
+        SHA-256, time taken, …; see ``crawlers.screenshots``), replacing an earlier one and
+        leaving everything else of the document as it is.
+
+        Raises ``StoreError`` when the store has no such document.
+        """
+
+    @abstractmethod
     def count_documents(self) -> int:
         """How many documents the store holds."""
 
