@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jinjian.cli_common import StoreOpt, fail, open_store_or_fail, store_location
+from jinjian.cli_evidence import screenshot_hits, screenshot_settings
 from jinjian.config import settings
 
 app = typer.Typer(
@@ -132,12 +133,14 @@ def crawl(
         fail(str(exc))
     _check_lists()
     _check_model()
+    shots = screenshot_settings(parsed.allow_private_addresses)
     location = store_location(store)
     with open_store_or_fail(location, create=True) as opened:
         pass
     report = _crawl_with_progress(parsed, location, polite=not parsed.allow_private_addresses)
     with open_store_or_fail(location, create=True) as opened:
         _print_run(report, opened)
+    screenshot_hits(location, report.started, shots)
 
 
 @app.command()
@@ -156,6 +159,7 @@ def demo(
 
     _check_lists()
     _check_model()
+    shots = screenshot_settings(True)
     try:
         web = DemoWeb.start(base_port)
     except OSError as exc:
@@ -186,6 +190,7 @@ def demo(
         report = _crawl_with_progress(tf, location, polite=False)
         with open_store_or_fail(location, create=True) as opened:
             _print_run(report, opened)
+        screenshot_hits(location, report.started, shots)
     err.print(f"done; see the hits with: jinjian hits --store {location}")
 
 
