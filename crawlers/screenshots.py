@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from crawlers.extract import (
+    AdUnit,
     content_hash,
     extract_page,
     normalise_url,
@@ -103,6 +104,7 @@ class ShotConfig:
     idle_timeout_ms: int = 3000
     settle_ms: int = 300
     screenshot_timeout_ms: int = 30000
+    page_timeout_ms: int = 60000  # the whole of one page: load, waits, screenshot, crops
     viewport_width: int = 1280
     viewport_height: int = 800
     max_width: int = 2560
@@ -302,10 +304,9 @@ class _Guard:
         return self._resolved[host]
 
 
-async def _intercept(context: Any, page: Any, guard: _Guard, refused: list[str]) -> None:
-    """Pause every request of ``page`` (its redirects, frames and workers too) until the guard
-    has judged its host; WebSockets are judged by Playwright's WebSocket routing."""
-    cdp = await context.new_cdp_session(page)
+async def _intercept(context: Any, cdp: Any, guard: _Guard, refused: list[str]) -> None:
+    """Pause every request of the page of ``cdp`` (its redirects, frames and workers too) until
+    the guard has judged its host; WebSockets are judged by Playwright's WebSocket routing."""
     tasks: set[asyncio.Task[None]] = set()
 
     async def judge(event: dict[str, Any]) -> None:
@@ -362,12 +363,12 @@ def _is_unit(el: etree._Element, ad: Document, page_url: str) -> bool:
     return visible_text(el, with_alt=True) == ad.text
 
 
-def locate(root: etree._Element, ad: Document, page_url: str
-           ) -> tuple[etree._Element | None, str]:
+def locate(root: etree._Element, ad: Document, page_url: str,
+           units: Callable[[], list[AdUnit]]) -> tuple[etree._Element | None, str]:
     """The element of ad unit ``ad`` in a rendered page, and how it was found: at its recorded
-    position (``position``), else by its content (``content``: the same unit that the crawler's
-    extraction finds in the rendered page; ``frame_url`` for an ad frame). (None, '') when it is
-    not there."""
+    position (``position``), else by its content (``content``: the same unit among ``units()``,
+    what the crawler's extraction finds in the rendered page; ``frame_url`` for an ad frame).
+    (None, '') when it is not there."""
     try:
         found = root.xpath(ad.position) if ad.position.startswith("/") else []
     except etree.XPathError:
@@ -380,16 +381,15 @@ def locate(root: etree._Element, ad: Document, page_url: str
             if _same_frame(frame, page_url, str(ad.extra.get("frame_url") or "")):
                 return frame, "frame_url"
         return None, ""
-    tree = root.getroottree()
-    for unit in extract_page(root, page_url).ad_units:
+    for unit in units():
         if unit.text == ad.text and unit.landing_url == ad.landing_url:
-            matches = tree.xpath(unit.position)
+            matches = root.getroottree().xpath(unit.position)
             if matches:
                 return matches[0], "content"
     return None, ""
 
 
-async def _settle(page: Any, cdp: Any, url: str, cfg: ShotConfig) -> tuple[Any, bool, bool]:
+async def _settle(page: Any, url: str, cfg: ShotConfig) -> tuple[Any, bool, bool]:
     """Navigate and wait, within the bounds: (response, loaded, network went quiet). A page
     without scripts or frames is complete once loaded; one with them gets the time its
     scripts take to fill it (network quiet, then a moment), as a browser shows it."""
@@ -400,8 +400,7 @@ async def _settle(page: Any, cdp: Any, url: str, cfg: ShotConfig) -> tuple[Any, 
         await page.wait_for_load_state("load", timeout=cfg.navigation_timeout_ms)
     except Exception:  # noqa: BLE001 - Playwright's TimeoutError: keep what is there
         loaded = False
-    world = await _isolated_world(cdp)
-    if await _evaluate(cdp, world, _SCRIPTED):
+    if await page.evaluate(_SCRIPTED):  # the page's own world: it can only cut its own wait
         try:
             await page.wait_for_load_state("networkidle", timeout=cfg.idle_timeout_ms)
         except Exception:  # noqa: BLE001 - a page that keeps polling is shot as it stands
@@ -429,7 +428,8 @@ async def _evaluate(cdp: Any, context_id: int, expression: str) -> Any:
 async def shoot_page(browser: Any, plan: PagePlan, folder: Path, cfg: ShotConfig,
                      guard: _Guard) -> PageShot:
     """Render ``plan.url`` in a fresh context, take the full-page screenshot and the crops of
-    its hit ad units. Never raises for what the page or the browser does: failures are in the
+    its hit ad units, within ``cfg.page_timeout_ms`` (a page whose scripts keep the browser busy
+    is given up). Never raises for what the page or the browser does: failures are in the
     result."""
     shot = PageShot(plan.url)
     if not cfg.allow_private and await guard.refuses(plan.url):
@@ -441,23 +441,19 @@ async def shoot_page(browser: Any, plan: PagePlan, folder: Path, cfg: ShotConfig
             viewport={"width": cfg.viewport_width, "height": cfg.viewport_height},
             device_scale_factor=1, service_workers="block", accept_downloads=False,
             user_agent=_user_agent(), locale="zh-CN")
-        page = await context.new_page()
-        refused: list[str] = []
-        if not cfg.allow_private:
-            await _intercept(context, page, guard, refused)
-        cdp = await context.new_cdp_session(page)
-        try:
-            response, loaded, idle = await _settle(page, cdp, plan.url, cfg)
-        except Exception as exc:  # noqa: BLE001 - navigation failed or timed out
-            shot.error = _short(exc)
-            return shot
-        await _shoot(cdp, page, plan, folder, cfg, shot, {
-            "status": response.status if response is not None else 0, "loaded": loaded,
-            "network_idle": idle})
-        shot.info["refused_requests"] = len(refused)
+        await asyncio.wait_for(_render(context, plan, folder, cfg, guard, shot),
+                               cfg.page_timeout_ms / 1000)
+    except TimeoutError:
+        reason = f"gave up after {cfg.page_timeout_ms / 1000:g} s (the page kept the browser busy)"
+        if not shot.info:
+            shot.error = reason
+        done = {u.doc_id for u in shot.units}
+        shot.units += [UnitShot(ad.id, ad.position, {"taken_at": shot.info.get("taken_at"),
+                                                     "error": reason})
+                       for ad in plan.ads if shot.info and ad.id not in done]
     except Exception as exc:  # noqa: BLE001 - the browser failed on this page: say so
-        shot.error = _short(exc)
-        shot.info, shot.units = {}, []
+        if not shot.info:
+            shot.error = _short(exc)
     finally:
         if context is not None:
             try:
@@ -465,6 +461,24 @@ async def shoot_page(browser: Any, plan: PagePlan, folder: Path, cfg: ShotConfig
             except Exception:  # noqa: BLE001 - a browser that crashed took its contexts along
                 pass
     return shot
+
+
+async def _render(context: Any, plan: PagePlan, folder: Path, cfg: ShotConfig, guard: _Guard,
+                  shot: PageShot) -> None:
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    refused: list[str] = []
+    if not cfg.allow_private:
+        await _intercept(context, cdp, guard, refused)
+    try:
+        response, loaded, idle = await _settle(page, plan.url, cfg)
+    except Exception as exc:  # noqa: BLE001 - navigation failed or timed out
+        shot.error = _short(exc)
+        return
+    await _shoot(cdp, page, plan, folder, cfg, shot, {
+        "status": response.status if response is not None else 0, "loaded": loaded,
+        "network_idle": idle})
+    shot.info["refused_requests"] = len(refused)  # requests the page made to private hosts
 
 
 async def _shoot(cdp: Any, page: Any, plan: PagePlan, folder: Path, cfg: ShotConfig,
@@ -481,24 +495,29 @@ async def _shoot(cdp: Any, page: Any, plan: PagePlan, folder: Path, cfg: ShotCon
     taken = now()
     name, digest = save_png(folder, png)
     image = Image.open(io.BytesIO(png))
-    # after the screenshot: number the elements (from an isolated world) and read the rendered
-    # document, to compare its text with the indexed one and to find the ad units in it
-    world = await _isolated_world(cdp)
-    await _evaluate(cdp, world, _NUMBER_ELEMENTS)
-    html = str(await _evaluate(cdp, world, "document.documentElement.outerHTML") or "")
-    root = parse_html(html) if len(html.encode("utf-8")) <= cfg.max_dom_bytes else None
-    same_text = None
-    if root is not None and plan.page is not None:
-        extracted = extract_page(root, plan.url)
-        same_text = content_hash(extracted.title, extracted.text) == plan.page.content_hash
     shot.info = {
         "file": name, "sha256": digest, "taken_at": taken, "url": page.url,
         "width": image.width, "height": image.height, "page_width": page_width,
         "page_height": page_height, "clipped": page_height > height or page_width > width,
-        **load, "same_text_as_indexed": same_text,
+        **load, "same_text_as_indexed": None,
     }
-    if plan.ads:
-        shot.units = await _crops(cdp, world, root, plan, folder, image, shot.info)
+    try:
+        # after the screenshot: number the elements (from an isolated world) and read the
+        # rendered document, to compare its text with the indexed one and find the ad units
+        world = await _isolated_world(cdp)
+        await _evaluate(cdp, world, _NUMBER_ELEMENTS)
+        html = str(await _evaluate(cdp, world, "document.documentElement.outerHTML") or "")
+        root = parse_html(html) if len(html.encode("utf-8")) <= cfg.max_dom_bytes else None
+        if root is not None and plan.page is not None:
+            extracted = extract_page(root, plan.url)
+            shot.info["same_text_as_indexed"] = (
+                content_hash(extracted.title, extracted.text) == plan.page.content_hash)
+        if plan.ads:
+            shot.units = await _crops(cdp, world, root, plan, folder, image, shot.info)
+    except Exception as exc:  # noqa: BLE001 - the page keeps its screenshot; say why no crops
+        shot.units = [UnitShot(ad.id, ad.position, {
+            "taken_at": taken, "url": shot.info["url"], "page_sha256": digest,
+            "error": f"the ad units could not be cropped: {_short(exc)}"}) for ad in plan.ads]
 
 
 async def _crops(cdp: Any, world: int, root: etree._Element | None, plan: PagePlan,
@@ -510,8 +529,15 @@ async def _crops(cdp: Any, world: int, root: etree._Element | None, plan: PagePl
                                               "than JINJIAN_MAX_PAGE_BYTES; not searched"})
                 for ad in plan.ads]
     found: list[tuple[Document, int | None, str]] = []
+    extracted: list[list[AdUnit]] = []
+
+    def units() -> list[AdUnit]:  # extracted once, when a unit is not at its position
+        if not extracted:
+            extracted.append(extract_page(root, plan.url).ad_units)
+        return extracted[0]
+
     for ad in plan.ads:
-        el, how = locate(root, ad, plan.url)
+        el, how = locate(root, ad, plan.url, units)
         number = el.get(NODE_ATTR) if el is not None else None
         found.append((ad, int(number) if number and number.isdigit() else None, how))
     wanted = [n for _, n, _ in found if n is not None]

@@ -194,16 +194,17 @@ def test_evidence_show_prints_and_verifies_the_screenshot(crawled, site, cli, tm
     assert result.returncode == 1 and "no such file" in result.stderr
 
 
-def test_the_browser_refuses_private_addresses_clips_long_pages_and_keeps_the_cap(site,
-                                                                                  tmp_path):
+def test_the_browser_refuses_private_addresses_clips_long_pages_and_keeps_bounds(site, tmp_path):
     probe = site.url("/probe.png")
     frame = site.url("/frame.html").replace("127.0.0.1", "localhost")
     html = (f'<img src="{probe}"><iframe src="{frame}"></iframe>'
             '<div style="height:5000px;background:#def">很长的页面</div>')
     data_page = "data:text/html;charset=utf-8," + quote(html)
-    plans = [PagePlan(data_page, None), PagePlan(site.url("/"), None),
+    busy = "data:text/html," + quote("<p>忙</p><script>addEventListener('load', () => "
+                                     "setTimeout(() => { for (;;) {} }, 0))</script>")
+    plans = [PagePlan(data_page, None), PagePlan(site.url("/"), None), PagePlan(busy, None),
              PagePlan(site.url("/clean.html"), None)]
-    cfg = ShotConfig(allow_private=False, max_pages=2, max_height=800)
+    cfg = ShotConfig(allow_private=False, max_pages=3, max_height=800, page_timeout_ms=4000)
     before = len(site.requests)
     with open_store(tmp_path / "store") as store:
         report = take_screenshots(store, plans, tmp_path / "shots", cfg)
@@ -214,6 +215,7 @@ def test_the_browser_refuses_private_addresses_clips_long_pages_and_keeps_the_ca
     assert data_shot.info["clipped"] and data_shot.info["height"] == 800
     assert data_shot.info["page_height"] > 5000
     assert "refused" in shots[site.url("/")].error
+    assert "gave up after 4 s" in shots[busy].error, "a page that hangs the browser is given up"
     assert site.requests[before:] == [], "nothing reached the loopback server"
 
 
