@@ -637,7 +637,7 @@ def take_screenshots(store: Store, plans: list[PagePlan], folder: Path, cfg: Sho
                 store.set_screenshot(plan.page.id, shot.info)
             for unit in shot.units:
                 store.set_screenshot(unit.doc_id, unit.info)
-        except StoreError as exc:
+        except (StoreError, ValueError) as exc:
             report.store_errors.append(f"{shot.url}: {exc}")
         if progress is not None:
             progress(shot)
