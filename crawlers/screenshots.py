@@ -15,8 +15,8 @@ it statically or rendered it, so that every screenshot is taken the same way.
   (a longer page is clipped, and says so: ``clipped``), pages per run, concurrent pages.
 - Private, loopback and link-local hosts are refused (unless the targets file allows them) for
   every request the page makes, redirects, frames and workers included, by request interception
-  in the browser (CDP ``Fetch``; site isolation off so that frames share the page's interceptor,
-  pop-ups blocked); WebSockets through Playwright's WebSocket routing.
+  in the browser (CDP ``Fetch``; site isolation off so that frames share the page's interceptor;
+  Chromium's pop-up blocker on); WebSockets through Playwright's WebSocket routing.
 - Every browser context and page is closed (``finally``): one browser, one context per page.
 """
 
@@ -584,10 +584,12 @@ def _launch_options() -> dict[str, Any]:
     from crawlers import settings
 
     options = dict(settings.PLAYWRIGHT_LAUNCH_OPTIONS)
-    # every frame in the page's own process, where its request interceptor sees it; no pop-ups
+    # every frame in the page's own process, where its request interceptor sees it
     options["args"] = [*options.get("args", []), "--disable-site-isolation-trials",
-                       "--disable-features=IsolateOrigins,site-per-process",
-                       "--block-new-web-contents"]
+                       "--disable-features=IsolateOrigins,site-per-process"]
+    # Chromium's pop-up blocker on (Playwright turns it off): a page's script opens no window
+    # that the interceptor would not see
+    options["ignore_default_args"] = ["--disable-popup-blocking"]
     return options
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -198,24 +199,27 @@ def test_the_browser_refuses_private_addresses_clips_long_pages_and_keeps_bounds
     probe = site.url("/probe.png")
     frame = site.url("/frame.html").replace("127.0.0.1", "localhost")
     html = (f'<img src="{probe}"><iframe src="{frame}"></iframe>'
+            f'<script>window.open("{site.url("/popup.html")}")</script>'
             '<div style="height:5000px;background:#def">很长的页面</div>')
     data_page = "data:text/html;charset=utf-8," + quote(html)
     busy = "data:text/html," + quote("<p>忙</p><script>addEventListener('load', () => "
                                      "setTimeout(() => { for (;;) {} }, 0))</script>")
-    plans = [PagePlan(data_page, None), PagePlan(site.url("/"), None), PagePlan(busy, None),
+    plans = [PagePlan(data_page, None), PagePlan(site.url("/"), None),
              PagePlan(site.url("/clean.html"), None)]
-    cfg = ShotConfig(allow_private=False, max_pages=3, max_height=800, page_timeout_ms=4000)
+    cfg = ShotConfig(allow_private=False, max_pages=2, max_height=800, idle_timeout_ms=1500)
     before = len(site.requests)
     with open_store(tmp_path / "store") as store:
         report = take_screenshots(store, plans, tmp_path / "shots", cfg)
-    shots = {s.url: s for s in report.shots}
+        busy_report = take_screenshots(store, [PagePlan(busy, None)], tmp_path / "shots",
+                                       replace(cfg, page_timeout_ms=3000))
+    shots = {s.url: s for s in report.shots + busy_report.shots}
     assert report.skipped == [site.url("/clean.html")], "at most max_pages per run"
     data_shot = shots[data_page]
     assert not data_shot.error and data_shot.info["refused_requests"] >= 2
     assert data_shot.info["clipped"] and data_shot.info["height"] == 800
     assert data_shot.info["page_height"] > 5000
     assert "refused" in shots[site.url("/")].error
-    assert "gave up after 4 s" in shots[busy].error, "a page that hangs the browser is given up"
+    assert "gave up after 3 s" in shots[busy].error, "a page that hangs the browser is given up"
     assert site.requests[before:] == [], "nothing reached the loopback server"
 
 
