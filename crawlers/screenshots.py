@@ -27,6 +27,7 @@ import hashlib
 import io
 import math
 import os
+import secrets
 import socket
 import tempfile
 from collections.abc import Callable
@@ -50,29 +51,29 @@ from crawlers.urls import is_private_host
 from indexer import Document, HitQuery, Store, StoreError, doc_id
 from indexer.spool import default_spool_dir
 
-NODE_ATTR = "data-jinjian-node"
 SETTINGS_HELP = {
-    "JINJIAN_MAX_SCREENSHOTS": "pages screenshotted per run (0: none)",
+    "JINJIAN_MAX_SCREENSHOTS": "pages screenshotted per run; 0: none",
     "JINJIAN_SCREENSHOT_CONCURRENCY": "pages rendered at once",
     "JINJIAN_SCREENSHOT_MAX_HEIGHT": "captured height in pixels; longer pages are clipped",
     "JINJIAN_SCREENSHOT_IDLE_MS": "longest wait for the network to go quiet",
-    "JINJIAN_SCREENSHOT_DIR": "where the PNG files go (default STORE/screenshots)",
+    "JINJIAN_RENDER_TIMEOUT_MS": "navigation timeout",
+    "JINJIAN_MAX_PAGE_BYTES": "largest page searched for its ad units",
 }
 
-# numbers every element of the main document from an isolated world, where the page's scripts
-# cannot replace the DOM functions it calls
-_NUMBER_ELEMENTS = f"""(() => {{
+# numbers every element of the main document, from an isolated world (where the page's scripts
+# cannot replace the DOM functions it calls), under an attribute name new for each page
+_NUMBER_ELEMENTS = """((attr) => {
   const all = document.getElementsByTagName('*');
-  for (let i = 0; i < all.length; i++) all[i].setAttribute('{NODE_ATTR}', String(i));
+  for (let i = 0; i < all.length; i++) all[i].setAttribute(attr, String(i));
   return all.length;
-}})()"""
-_SCRIPTED = "document.scripts.length + document.getElementsByTagName('iframe').length > 0"
-_BOXES = f"""((wanted) => wanted.map((n) => {{
-  const el = document.querySelector('[{NODE_ATTR}="' + n + '"]');
+})"""
+_BOXES = """((attr, wanted) => wanted.map((n) => {
+  const el = document.querySelector('[' + attr + '="' + n + '"]');
   if (!el) return null;
   const r = el.getBoundingClientRect();
   return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];
-}}))"""
+}))"""
+_SCRIPTED = "document.scripts.length + document.getElementsByTagName('iframe').length > 0"
 
 
 def now() -> str:
@@ -86,8 +87,8 @@ def _env_int(name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a whole number "
-                         f"({SETTINGS_HELP.get(name, '')})") from None
+        raise ValueError(f"{name}={raw!r}: expected a whole number ({SETTINGS_HELP[name]})"
+                         ) from None
     if value < 0:
         raise ValueError(f"{name}={raw!r}: must be 0 or more")
     return value
@@ -505,7 +506,8 @@ async def _shoot(cdp: Any, page: Any, plan: PagePlan, folder: Path, cfg: ShotCon
         # after the screenshot: number the elements (from an isolated world) and read the
         # rendered document, to compare its text with the indexed one and find the ad units
         world = await _isolated_world(cdp)
-        await _evaluate(cdp, world, _NUMBER_ELEMENTS)
+        attr = f"data-jinjian-{secrets.token_hex(6)}"
+        await _evaluate(cdp, world, f"{_NUMBER_ELEMENTS}({attr!r})")
         html = str(await _evaluate(cdp, world, "document.documentElement.outerHTML") or "")
         root = parse_html(html) if len(html.encode("utf-8")) <= cfg.max_dom_bytes else None
         if root is not None and plan.page is not None:
@@ -513,15 +515,16 @@ async def _shoot(cdp: Any, page: Any, plan: PagePlan, folder: Path, cfg: ShotCon
             shot.info["same_text_as_indexed"] = (
                 content_hash(extracted.title, extracted.text) == plan.page.content_hash)
         if plan.ads:
-            shot.units = await _crops(cdp, world, root, plan, folder, image, shot.info)
+            shot.units = await _crops(cdp, world, attr, root, plan, folder, image, shot.info)
     except Exception as exc:  # noqa: BLE001 - the page keeps its screenshot; say why no crops
         shot.units = [UnitShot(ad.id, ad.position, {
             "taken_at": taken, "url": shot.info["url"], "page_sha256": digest,
             "error": f"the ad units could not be cropped: {_short(exc)}"}) for ad in plan.ads]
 
 
-async def _crops(cdp: Any, world: int, root: etree._Element | None, plan: PagePlan,
-                 folder: Path, image: Any, page_info: dict[str, Any]) -> list[UnitShot]:
+async def _crops(cdp: Any, world: int, attr: str, root: etree._Element | None,
+                 plan: PagePlan, folder: Path, image: Any, page_info: dict[str, Any]
+                 ) -> list[UnitShot]:
     base = {"taken_at": page_info["taken_at"], "url": page_info["url"],
             "page_sha256": page_info["sha256"]}
     if root is None:
@@ -538,10 +541,10 @@ async def _crops(cdp: Any, world: int, root: etree._Element | None, plan: PagePl
 
     for ad in plan.ads:
         el, how = locate(root, ad, plan.url, units)
-        number = el.get(NODE_ATTR) if el is not None else None
+        number = el.get(attr) if el is not None else None
         found.append((ad, int(number) if number and number.isdigit() else None, how))
     wanted = [n for _, n, _ in found if n is not None]
-    boxes = await _evaluate(cdp, world, f"{_BOXES}({wanted!r})") if wanted else []
+    boxes = await _evaluate(cdp, world, f"{_BOXES}({attr!r}, {wanted!r})") if wanted else []
     box_of = dict(zip(wanted, boxes or [], strict=False))
     units = []
     for ad, number, how in found:

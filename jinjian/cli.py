@@ -131,9 +131,9 @@ def crawl(
         parsed = load_targets(targets)
     except TargetsError as exc:
         fail(str(exc))
+    shots = screenshot_settings(parsed.allow_private_addresses)
     _check_lists()
     _check_model()
-    shots = screenshot_settings(parsed.allow_private_addresses)
     location = store_location(store)
     with open_store_or_fail(location, create=True) as opened:
         pass
@@ -157,9 +157,9 @@ def demo(
     from jinjian.demo.server import DemoWeb
     from jinjian.targets import Target, TargetsFile, dump_targets
 
+    shots = screenshot_settings(True)
     _check_lists()
     _check_model()
-    shots = screenshot_settings(True)
     try:
         web = DemoWeb.start(base_port)
     except OSError as exc:
