@@ -89,7 +89,11 @@ def show(
         problem = verify_screenshot(shots, screenshot)
         if problem:
             fail(f"EVIDENCE ALTERED: the screenshot of {doc.url} does not verify: {problem}", 1)
-        screenshot = {**screenshot, "path": str(shots / screenshot["file"]), "verified": True}
+        # true when the page was fetched again after it (and no longer hit, or its screenshot
+        # failed): it shows what the earlier hits were seen on
+        earlier = bool(doc.fetched_at) and str(screenshot.get("taken_at", "")) < doc.fetched_at
+        screenshot = {**screenshot, "path": str(shots / screenshot["file"]), "verified": True,
+                      "taken_before_the_indexed_fetch": earlier}
     shown = {
         "id": doc.id, "url": doc.url, "doc_type": doc.doc_type, "fetched_at": doc.fetched_at,
         "verified": True, "warc_dir": str(folder), "warc": doc.warc,

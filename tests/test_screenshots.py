@@ -162,6 +162,12 @@ def test_an_ad_unit_missing_from_the_rendered_page_is_reported_not_faked(crawled
     store, result, docs = crawled
     info = _doc(docs, site.url("/hit.html"), "ad", "快来投资").extra["screenshot"]
     assert "not in the rendered page" in info["error"] and "file" not in info
+    from tests.conftest import run_cli
+
+    shown = json.loads(run_cli("evidence", "show", _doc(docs, site.url("/hit.html"), "ad",
+                                                         "快来投资").id,
+                               "--store", str(store)).stdout)
+    assert shown["screenshot"] == info, "evidence show says why there is no crop"
     assert "ad unit not found in the screenshot" in result.stderr
     assert "screenshots: 2 pages and 2 ad-unit crops" in result.stderr
 
@@ -174,6 +180,7 @@ def test_evidence_show_prints_and_verifies_the_screenshot(crawled, site, cli, tm
     shown = json.loads(result.stdout)["screenshot"]
     info = _doc(docs, url).extra["screenshot"]
     assert shown["sha256"] == info["sha256"] and shown["verified"] is True
+    assert shown["taken_before_the_indexed_fetch"] is False
     assert Path(shown["path"]) == Path(store) / "screenshots" / info["file"]
     ad = _doc(docs, site.url("/"), "ad", "保本保息")
     shown = json.loads(cli("evidence", "show", ad.id, "--store", str(store)).stdout)["screenshot"]

@@ -617,6 +617,12 @@ def test_screenshot_evidence_is_recorded_kept_and_copied(store_space, tmp_path):
     assert store.document(A1.id).extra["screenshot"] == missing
     with pytest.raises(StoreError, match="no such document"):
         store.set_screenshot(doc_id("http://nowhere.cn/"), SHOT)
+    # the next crawl's write (taken before its own screenshots) keeps the last screenshot, the
+    # evidence of the hits seen then, also when the page changed and no longer hits
+    store.write_document(replace(P1, text="已整改", content_hash="h-fixed"), {},
+                         "2026-12-09T00:00:00Z")
+    assert store.document(P1.id).extra["screenshot"] == SHOT
+    assert store.document(P1.id).text == "已整改"
     store.close()
     again = store_space.open(location, create=False)
     assert again.document(P1.id).extra["screenshot"] == SHOT
