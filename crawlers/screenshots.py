@@ -17,7 +17,9 @@ it statically or rendered it, so that every screenshot is taken the same way.
   every request the page makes, redirects, frames and workers included, by request interception
   in the browser (CDP ``Fetch``; site isolation off so that frames share the page's interceptor;
   Chromium's pop-up blocker on); WebSockets through Playwright's WebSocket routing.
-- Every browser context and page is closed (``finally``): one browser, one context per page.
+- Every browser context and page is closed (``finally``): one browser; one context and page for
+  up to ``pages_per_tab`` pages of one site (a visitor reading the site; a page that hung the
+  browser gets a fresh one for the next), rendered in turn.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from crawlers.extract import (
     parse_html,
     visible_text,
 )
-from crawlers.urls import is_private_host
+from crawlers.urls import is_private_host, site_of
 from indexer import Document, HitQuery, Store, StoreError, doc_id
 from indexer.spool import default_spool_dir
 
@@ -106,6 +108,7 @@ class ShotConfig:
     settle_ms: int = 300
     screenshot_timeout_ms: int = 30000
     page_timeout_ms: int = 60000  # the whole of one page: load, waits, screenshot, crops
+    pages_per_tab: int = 10  # pages of one site rendered in turn in one context
     viewport_width: int = 1280
     viewport_height: int = 800
     max_width: int = 2560
@@ -426,24 +429,56 @@ async def _evaluate(cdp: Any, context_id: int, expression: str) -> Any:
     return answer["result"].get("value")
 
 
-async def shoot_page(browser: Any, plan: PagePlan, folder: Path, cfg: ShotConfig,
-                     guard: _Guard) -> PageShot:
-    """Render ``plan.url`` in a fresh context, take the full-page screenshot and the crops of
-    its hit ad units, within ``cfg.page_timeout_ms`` (a page whose scripts keep the browser busy
-    is given up). Never raises for what the page or the browser does: failures are in the
-    result."""
-    shot = PageShot(plan.url)
-    if not cfg.allow_private and await guard.refuses(plan.url):
-        shot.error = "refused: a private, loopback or link-local address"
-        return shot
-    context = None
-    try:
+class _Tab:
+    """One browser context and its page, for a few pages of one site in turn (one visitor
+    reading the site): the page's requests pass the guard from the first one on."""
+
+    def __init__(self, context: Any, page: Any, cdp: Any, refused: list[str]) -> None:
+        self.context = context
+        self.page = page
+        self.cdp = cdp
+        self.refused = refused
+
+    @classmethod
+    async def open(cls, browser: Any, cfg: ShotConfig, guard: _Guard) -> _Tab:
         context = await browser.new_context(
             viewport={"width": cfg.viewport_width, "height": cfg.viewport_height},
             device_scale_factor=1, service_workers="block", accept_downloads=False,
             user_agent=_user_agent(), locale="zh-CN")
-        await asyncio.wait_for(_render(context, plan, folder, cfg, guard, shot),
-                               cfg.page_timeout_ms / 1000)
+        try:
+            page = await context.new_page()
+            cdp = await context.new_cdp_session(page)
+            refused: list[str] = []
+            if not cfg.allow_private:
+                await _intercept(context, cdp, guard, refused)
+        except BaseException:
+            await _close(context)
+            raise
+        return cls(context, page, cdp, refused)
+
+    async def close(self) -> None:
+        await _close(self.context)
+
+
+async def _close(context: Any) -> None:
+    try:
+        await context.close()  # closes its pages too
+    except Exception:  # noqa: BLE001 - a browser that crashed took its contexts along
+        pass
+
+
+async def shoot_page(tab: _Tab, plan: PagePlan, folder: Path, cfg: ShotConfig,
+                     guard: _Guard) -> tuple[PageShot, bool]:
+    """Render ``plan.url`` in ``tab``, take the full-page screenshot and the crops of its hit
+    ad units, within ``cfg.page_timeout_ms`` (a page whose scripts keep the browser busy is
+    given up). Returns the result and whether the tab can be used for another page. Never
+    raises for what the page or the browser does: failures are in the result."""
+    shot = PageShot(plan.url)
+    if not cfg.allow_private and await guard.refuses(plan.url):
+        shot.error = "refused: a private, loopback or link-local address"
+        return shot, True
+    try:
+        await asyncio.wait_for(_render(tab, plan, folder, cfg, shot), cfg.page_timeout_ms / 1000)
     except TimeoutError:
         reason = f"gave up after {cfg.page_timeout_ms / 1000:g} s (the page kept the browser busy)"
         if not shot.info:
@@ -452,34 +487,27 @@ async def shoot_page(browser: Any, plan: PagePlan, folder: Path, cfg: ShotConfig
         shot.units += [UnitShot(ad.id, ad.position, {"taken_at": shot.info.get("taken_at"),
                                                      "error": reason})
                        for ad in plan.ads if shot.info and ad.id not in done]
+        return shot, False
     except Exception as exc:  # noqa: BLE001 - the browser failed on this page: say so
         if not shot.info:
             shot.error = _short(exc)
-    finally:
-        if context is not None:
-            try:
-                await context.close()
-            except Exception:  # noqa: BLE001 - a browser that crashed took its contexts along
-                pass
-    return shot
+        return shot, False
+    return shot, True
 
 
-async def _render(context: Any, plan: PagePlan, folder: Path, cfg: ShotConfig, guard: _Guard,
+async def _render(tab: _Tab, plan: PagePlan, folder: Path, cfg: ShotConfig,
                   shot: PageShot) -> None:
-    page = await context.new_page()
-    cdp = await context.new_cdp_session(page)
-    refused: list[str] = []
-    if not cfg.allow_private:
-        await _intercept(context, cdp, guard, refused)
+    refused_before = len(tab.refused)
     try:
-        response, loaded, idle = await _settle(page, plan.url, cfg)
+        response, loaded, idle = await _settle(tab.page, plan.url, cfg)
     except Exception as exc:  # noqa: BLE001 - navigation failed or timed out
         shot.error = _short(exc)
         return
-    await _shoot(cdp, page, plan, folder, cfg, shot, {
+    await _shoot(tab.cdp, tab.page, plan, folder, cfg, shot, {
         "status": response.status if response is not None else 0, "loaded": loaded,
         "network_idle": idle})
-    shot.info["refused_requests"] = len(refused)  # requests the page made to private hosts
+    # requests the page made to private hosts, refused
+    shot.info["refused_requests"] = len(tab.refused) - refused_before
 
 
 async def _shoot(cdp: Any, page: Any, plan: PagePlan, folder: Path, cfg: ShotConfig,
@@ -598,6 +626,15 @@ def _launch_options() -> dict[str, Any]:
 
 # --- the phase ---------------------------------------------------------------------------------
 
+def _by_site(plans: list[PagePlan], per_tab: int) -> list[list[PagePlan]]:
+    """The plans in runs of at most ``per_tab`` pages of one site, in the order of each site's
+    first (highest-scoring) page."""
+    sites: dict[str, list[PagePlan]] = {}
+    for plan in plans:
+        sites.setdefault(plan.page.site if plan.page else site_of(plan.url), []).append(plan)
+    return [run[i:i + per_tab] for run in sites.values() for i in range(0, len(run), per_tab)]
+
+
 async def _shoot_all(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
                      done: Callable[[PageShot], None]) -> None:
     from playwright.async_api import async_playwright
@@ -606,18 +643,37 @@ async def _shoot_all(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(**_launch_options())
         lock = asyncio.Lock()
+        gate = asyncio.Semaphore(cfg.concurrency)
+
+        async def new_tab() -> _Tab:
+            nonlocal browser
+            async with lock:  # a browser that crashed is started again
+                if not browser.is_connected():
+                    browser = await pw.chromium.launch(**_launch_options())
+            return await _Tab.open(browser, cfg, guard)
+
+        async def run(pages: list[PagePlan]) -> None:
+            async with gate:
+                tab: _Tab | None = None
+                try:
+                    for plan in pages:
+                        if tab is None:
+                            try:
+                                tab = await new_tab()
+                            except Exception as exc:  # noqa: BLE001 - reported per page
+                                done(PageShot(plan.url, error=_short(exc)))
+                                continue
+                        shot, usable = await shoot_page(tab, plan, folder, cfg, guard)
+                        done(shot)
+                        if not usable:  # hung or broken: the next page gets a fresh one
+                            await tab.close()
+                            tab = None
+                finally:
+                    if tab is not None:
+                        await tab.close()
+
         try:
-            gate = asyncio.Semaphore(cfg.concurrency)
-
-            async def one(plan: PagePlan) -> None:
-                nonlocal browser
-                async with gate:
-                    async with lock:  # a browser that crashed is started again
-                        if not browser.is_connected():
-                            browser = await pw.chromium.launch(**_launch_options())
-                    done(await shoot_page(browser, plan, folder, cfg, guard))
-
-            await asyncio.gather(*(one(p) for p in plans))
+            await asyncio.gather(*(run(pages) for pages in _by_site(plans, cfg.pages_per_tab)))
         finally:
             await browser.close()
 

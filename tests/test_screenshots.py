@@ -217,8 +217,9 @@ def test_the_browser_refuses_private_addresses_clips_long_pages_and_keeps_bounds
     before = len(site.requests)
     with open_store(tmp_path / "store") as store:
         report = take_screenshots(store, plans, tmp_path / "shots", cfg)
-        busy_report = take_screenshots(store, [PagePlan(busy, None)], tmp_path / "shots",
-                                       replace(cfg, page_timeout_ms=3000))
+        after = "data:text/html," + quote("<p>下一页</p>")
+        busy_report = take_screenshots(store, [PagePlan(busy, None), PagePlan(after, None)],
+                                       tmp_path / "shots", replace(cfg, page_timeout_ms=3000))
     shots = {s.url: s for s in report.shots + busy_report.shots}
     assert report.skipped == [site.url("/clean.html")], "at most max_pages per run"
     data_shot = shots[data_page]
@@ -227,6 +228,7 @@ def test_the_browser_refuses_private_addresses_clips_long_pages_and_keeps_bounds
     assert data_shot.info["page_height"] > 5000
     assert "refused" in shots[site.url("/")].error
     assert "gave up after 3 s" in shots[busy].error, "a page that hangs the browser is given up"
+    assert not shots[after].error and shots[after].info["sha256"], "the next page gets a fresh tab"
     assert site.requests[before:] == [], "nothing reached the loopback server"
 
 
