@@ -452,7 +452,9 @@ def merge_document(old: StoredDocument | None, p: PreparedWrite
     """The stored document after write ``p``, and whether its text changed.
 
     The newest crawl decides the content; a late (older) write only widens first seen. Writing
-    the same crawl twice gives the same record.
+    the same crawl twice gives the same record. A crawl's write carries no screenshot (it is
+    taken after the crawl, ``Store.set_screenshot``): the last one taken is kept, with the time
+    it was taken, until a newer one replaces it; it stays the evidence of the hits seen then.
     """
     seen = p.seen_at
     if old is None:
@@ -467,7 +469,11 @@ def merge_document(old: StoredDocument | None, p: PreparedWrite
         else:
             versions.append(DocumentVersion(p.doc.content_hash, seen, seen))
         text_changed = (p.doc.text, p.doc.title) != (old.doc.text, old.doc.title)
-        return StoredDocument(p.doc, min(old.first_seen, seen), seen, versions), text_changed
+        doc = p.doc
+        shot = (old.doc.extra or {}).get("screenshot")
+        if shot and "screenshot" not in (doc.extra or {}):
+            doc = replace(doc, extra={**(doc.extra or {}), "screenshot": shot})
+        return StoredDocument(doc, min(old.first_seen, seen), seen, versions), text_changed
     first = versions[0]
     if seen < first.first_seen and first.content_hash == p.doc.content_hash:
         first.first_seen = seen
@@ -629,6 +635,15 @@ class Store(ABC):
     @abstractmethod
     def document_record(self, document_id: str) -> StoredDocument | None:
         """One document with first / last seen and its version history."""
+
+    @abstractmethod
+    def set_screenshot(self, document_id: str, info: dict[str, Any]) -> None:
+        """Record the screenshot evidence of a document: ``extra["screenshot"] = info`` (file,
+        SHA-256, time taken, …; see ``crawlers.screenshots``), replacing an earlier one and
+        leaving everything else of the document as it is.
+
+        Raises ``StoreError`` when the store has no such document.
+        """
 
     @abstractmethod
     def count_documents(self) -> int:

@@ -760,6 +760,26 @@ class SearchStore(Store):
         got = self._get("documents", document_id)
         return _stored_document(got.source) if got else None
 
+    def set_screenshot(self, document_id: str, info: dict[str, Any]) -> None:
+        # the whole source again, under its concurrency token: a partial update would merge the
+        # new record into the old one key by key
+        for _ in range(5):
+            got = self._get("documents", document_id)
+            if got is None:
+                raise StoreError(f"document {document_id}: no such document in {self.location}")
+            source = {**got.source, "extra": {**(got.source.get("extra") or {}),
+                                              "screenshot": info}, "updated_ms": _ms()}
+            report = WriteReport()
+            ((status, error),) = self._bulk(
+                [({"index": {"_index": self.alias["documents"], "_id": document_id,
+                             **got.cas()}}, source)], report)
+            if status == 409:
+                continue  # a crawl wrote the document meanwhile: record it on the new version
+            if status >= 300:
+                raise StoreError(f"document {document_id}: {status} {_reason({'error': error})}")
+            return
+        raise StoreError(f"document {document_id}: it kept changing; retry")
+
     def count_documents(self) -> int:
         self._refresh()
         return int(self._call("POST", f"/{self.alias['documents']}/_count",

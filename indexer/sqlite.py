@@ -627,6 +627,15 @@ class SQLiteStore(Store):
         with self._lock:
             return self._stored_document(document_id)
 
+    def set_screenshot(self, document_id: str, info: dict[str, Any]) -> None:
+        with self._transaction() as c:
+            row = c.execute("SELECT extra FROM documents WHERE id = ?", (document_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"document {document_id}: no such document in {self.path}")
+            extra = {**json.loads(row["extra"]), "screenshot": info}
+            c.execute("UPDATE documents SET extra = ? WHERE id = ?",
+                      (json.dumps(extra, ensure_ascii=False), document_id))
+
     def count_documents(self) -> int:
         with self._lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])

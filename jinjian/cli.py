@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jinjian.cli_common import StoreOpt, fail, open_store_or_fail, store_location
+from jinjian.cli_evidence import screenshot_hits, screenshot_settings
 from jinjian.cli_filters import check_filters_or_fail, filters_app
 from jinjian.config import settings
 
@@ -163,6 +164,7 @@ def crawl(
         fail(str(exc))
     if report_file is not None and not report_file.parent.is_dir():
         fail(f"--report {report_file}: no such folder {report_file.parent}")
+    shots = screenshot_settings(parsed.allow_private_addresses)
     _check_lists()
     _check_model()
     location = store_location(store)
@@ -172,6 +174,7 @@ def crawl(
     report = _crawl_with_progress(parsed, location, polite=not parsed.allow_private_addresses)
     with open_store_or_fail(location, create=True) as opened:
         _print_run(report, opened)
+    screenshot_hits(location, report.started, shots)
     if report_file is not None:
         try:
             report_file.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=1),
@@ -194,6 +197,7 @@ def demo(
     from jinjian.demo.server import DemoWeb
     from jinjian.targets import Target, TargetsFile, dump_targets
 
+    shots = screenshot_settings(True)
     _check_lists()
     _check_model()
     try:
@@ -227,6 +231,7 @@ def demo(
         report = _crawl_with_progress(tf, location, polite=False)
         with open_store_or_fail(location, create=True) as opened:
             _print_run(report, opened)
+        screenshot_hits(location, report.started, shots)
     err.print(f"done; see the hits with: jinjian hits --store {location}")
 
 

@@ -591,3 +591,46 @@ def test_warc_references_are_kept_returned_and_copied(store_space, tmp_path):
         assert s.document(P1.id).warc == _warc_ref(9999)
         assert s.document(A1.id).warc == ad_ref and s.document(P5.id).warc == ad_ref
         assert s.document(P2.id).warc == {}
+
+
+SHOT = {"file": "ab/" + "ab" * 32 + ".png", "sha256": "ab" * 32, "taken_at": "2026-12-02T08:00:00Z",
+        "url": "http://p2p.a.cn/", "width": 1280, "height": 2400, "clipped": False}
+
+
+def test_screenshot_evidence_is_recorded_kept_and_copied(store_space, tmp_path):
+    location = store_space.location()
+    store = load(store_space.open(location))
+    before = snapshot(store)
+    store.set_screenshot(P1.id, SHOT)
+    crop = {"file": "cd/" + "cd" * 32 + ".png", "sha256": "cd" * 32, "box": [8, 120, 300, 90],
+            "page_sha256": SHOT["sha256"], "width": 300, "height": 90}
+    store.set_screenshot(A1.id, crop)
+    doc = store.document(P1.id)
+    assert doc.extra["screenshot"] == SHOT
+    assert doc.extra["companies"] == ["上海某某金融信息服务有限公司"], "the rest of extra stays"
+    assert store.document(A1.id).extra["screenshot"] == crop
+    # the document, its versions, its hits and its site are otherwise untouched
+    assert snapshot(store) == before
+    # a later screenshot replaces the earlier one whole (no key of the old one is left)
+    missing = {"error": "the element is not in the rendered page", "taken_at": SHOT["taken_at"]}
+    store.set_screenshot(A1.id, missing)
+    assert store.document(A1.id).extra["screenshot"] == missing
+    with pytest.raises(StoreError, match="no such document"):
+        store.set_screenshot(doc_id("http://nowhere.cn/"), SHOT)
+    # the next crawl's write (taken before its own screenshots) keeps the last screenshot, the
+    # evidence of the hits seen then, also when the page changed and no longer hits
+    store.write_document(replace(P1, text="已整改", content_hash="h-fixed"), {},
+                         "2026-12-09T00:00:00Z")
+    assert store.document(P1.id).extra["screenshot"] == SHOT
+    assert store.document(P1.id).text == "已整改"
+    store.close()
+    again = store_space.open(location, create=False)
+    assert again.document(P1.id).extra["screenshot"] == SHOT
+    copy = open_store(tmp_path / "copy")
+    store_space.opened.append(copy)
+    copy_store(again, copy)
+    back = store_space.open()
+    copy_store(copy, back)
+    for s in (copy, back):
+        assert s.document(P1.id).extra["screenshot"] == SHOT
+        assert s.document(A1.id).extra["screenshot"] == missing
