@@ -1071,10 +1071,16 @@ class RuleEngine:
             return spans
         before, after = self.context.quote_before, self.context.quote_after
         out = []
-        for qs, qe in spans:
+        for i, (qs, qe) in enumerate(spans):
             clause = norm[_clause_start(norm, qs) : qs]
+            # what follows a run of adjacent quotations ("保本""稳赚"这类字眼) follows each
+            end = qe
+            for ns, ne in spans[i + 1 :]:
+                if norm[end + 1 : ns].strip("、,和与及或") != "":
+                    break
+                end = ne
             if (before is not None and before.search(clause)) or (
-                after is not None and after.match(norm, qe + 1)
+                after is not None and after.match(norm, end + 1)
             ):
                 out.append((qs, qe))
         return out
