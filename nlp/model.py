@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.tokenize import tokens
+from nlp.tokenize import backend
 from rules.normalize import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,11 @@ _PUNCT_RE = re.compile(r"^[\W_]+$")
 
 
 def word_tokens(text: str) -> list[str]:
-    """jieba words of already-normalised text, punctuation dropped (module-level so the
-    vectorizer pickles)."""
-    return [t for t in tokens(text) if t.isalnum() or (len(t) > 1 and not _PUNCT_RE.match(t))]
+    """jieba words of already-normalised text, whitespace and punctuation dropped (module-level
+    so the vectorizer pickles). One pass over the tokenizer's output: this is the classifier's
+    hot loop."""
+    punct = _PUNCT_RE.match
+    return [t for t in backend().lcut(text) if t.isalnum() or (len(t) > 1 and not punct(t))]
 
 
 def identity(text: str) -> str:
@@ -139,7 +141,7 @@ class Vocabulary:
     def row(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
         """(feature indices, tf-idf values) of already-normalised text."""
         words = word_tokens(norm)
-        grams = words + [f"{words[i]} {words[i + 1]}" for i in range(len(words) - 1)]
+        grams = words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]
         counts = Counter(map(self.words.get, grams))
         counts.pop(None, None)
         wi, wv = _tfidf(counts, self.word_idf)
