@@ -31,7 +31,6 @@ import math
 import os
 import secrets
 import socket
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from crawlers.extract import (
     parse_html,
     visible_text,
 )
+from crawlers.fileio import write_atomically
 from crawlers.urls import is_private_host, site_of
 from indexer import Document, HitQuery, Store, StoreError, doc_id
 from indexer.spool import default_spool_dir
@@ -164,23 +164,7 @@ def save_png(folder: Path, data: bytes) -> tuple[str, str]:
     path = folder / name
     if path.is_file() and path.stat().st_size == len(data) and sha256_of(path) == digest:
         return name, digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # evidence staff read; mkstemp makes it private to the crawler
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(path, data)
     return name, digest
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
+from crawlers.fileio import write_atomically
 from crawlers.filters import (
     DEFAULT_URL,
     LIST_ENV,
@@ -127,21 +127,6 @@ def fetch_list(url: str, *, timeout: float, max_bytes: int, allow_private: bool)
     return body
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _source(path: Path, store: str) -> str:
     if os.environ.get(LIST_ENV):
         return f"${LIST_ENV}"
@@ -175,7 +160,7 @@ def update_cmd(
     if path.is_file():
         previous = hashlib.sha256(path.read_bytes()).hexdigest()
     try:
-        _write_atomically(path, data)
+        write_atomically(path, data)
     except OSError as exc:
         fail(f"{path}: cannot write ({exc.strerror})")
     out.print(f"filter list written: {path}")
