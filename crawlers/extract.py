@@ -298,7 +298,7 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
     accepted: list[tuple[etree._Element, str]] = []
     for _, el, kind in sorted(candidates, key=lambda c: c[0]):
         related = any(
-            el is other or _contains(other, el) or _contains(el, other) for other, _ in accepted
+            el is other or contains(other, el) or contains(el, other) for other, _ in accepted
         )
         if not related:
             accepted.append((el, kind))
@@ -352,7 +352,8 @@ def extract_page(html: str | etree._Element, url: str, *, max_ad_units: int = 20
     )
 
 
-def _contains(outer: etree._Element, inner: etree._Element) -> bool:
+def contains(outer: etree._Element, inner: etree._Element) -> bool:
+    """Whether ``inner`` is a descendant of ``outer``."""
     node = inner.getparent()
     while node is not None:
         if node is outer:

@@ -33,6 +33,7 @@ from crawlers.extract import (
     AD_LABELS,
     COMPANY_RE,
     SKIP_TAGS,
+    contains,
     normalise_url,
     visible_text,
 )
@@ -730,7 +731,7 @@ def _blocks(root: etree._Element) -> list[etree._Element]:
     marked = list(islice((el for el in root.iter() if isinstance(el.tag, str)
                           and _RESULT_CLASS.search(el.get("class") or "")
                           and el.xpath(".//a[@href]")), MAX_CANDIDATES))
-    marked = [el for el in marked if not any(o is not el and _inside(el, o) for o in marked)]
+    marked = [el for el in marked if not any(o is not el and contains(o, el) for o in marked)]
     if marked:
         return marked[:MAX_ROWS]
     # no known classes, on a page with a search box: the outermost element around each heading
@@ -743,21 +744,12 @@ def _blocks(root: etree._Element) -> list[etree._Element]:
         node = a
         while node.getparent() is not None and node.getparent().tag not in ("body", "html"):
             parent = node.getparent()
-            if any(other is not a and _inside(other, parent) for other in links):
+            if any(other is not a and contains(parent, other) for other in links):
                 break
             node = parent
         if node not in blocks:
             blocks.append(node)
     return blocks[:MAX_ROWS]
-
-
-def _inside(inner: etree._Element, outer: etree._Element) -> bool:
-    node = inner.getparent()
-    while node is not None:
-        if node is outer:
-            return True
-        node = node.getparent()
-    return False
 
 
 def search_results(root: etree._Element, url: str) -> dict[str, Any]:
