@@ -742,8 +742,9 @@ class Store(ABC):
     # --- moving a store ----------------------------------------------------------------------
 
     @abstractmethod
-    def export_documents(self) -> Iterator[StoredDocument]:
-        """Every document, in id order."""
+    def export_documents(self, site: str | None = None) -> Iterator[StoredDocument]:
+        """Every document (of ``site`` only, when given: one site's pages and ad units, read
+        through the site index rather than the whole store), in id order."""
 
     @abstractmethod
     def export_hits(self) -> Iterator[StoredHit]:

@@ -880,9 +880,10 @@ class SearchStore(Store):
 
     # --- moving a store ----------------------------------------------------------------------
 
-    def export_documents(self) -> Iterator[StoredDocument]:
+    def export_documents(self, site: str | None = None) -> Iterator[StoredDocument]:
         self._refresh()
-        for h in self._walk("documents", {"match_all": {}}, [{"id": "asc"}]):
+        query = {"term": {"site": site}} if site is not None else {"match_all": {}}
+        for h in self._walk("documents", query, [{"id": "asc"}]):
             yield _stored_document(h["_source"])
 
     def export_hits(self) -> Iterator[StoredHit]:

@@ -708,12 +708,13 @@ class SQLiteStore(Store):
 
     # --- moving a store ----------------------------------------------------------------------
 
-    def export_documents(self) -> Iterator[StoredDocument]:
+    def export_documents(self, site: str | None = None) -> Iterator[StoredDocument]:
         last = ""
+        where, args = ("site = ? AND id > ?", [site]) if site is not None else ("id > ?", [])
         while True:
             with self._lock:
                 rows = self.conn.execute(
-                    "SELECT * FROM documents WHERE id > ? ORDER BY id LIMIT 500", (last,)
+                    f"SELECT * FROM documents WHERE {where} ORDER BY id LIMIT 500", (*args, last)
                 ).fetchall()
                 if not rows:
                     return

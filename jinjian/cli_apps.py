@@ -38,9 +38,9 @@ def app_rows(opened: Any, site: str | None = None) -> Iterator[dict[str, Any]]:
     """One row per app listing in the store (of app store ``site`` when given), by store and
     name: the latest fields, first / last seen, and every content version seen."""
     rows = []
-    for rec in opened.export_documents():
+    for rec in opened.export_documents(site):
         doc = rec.doc
-        if doc.doc_type != "page" or doc.kind != "appstore" or (site is not None and doc.site != site):
+        if doc.doc_type != "page" or doc.kind != "appstore":
             continue
         app = ((doc.extra or {}).get("fields") or {}).get("app")
         if not app:

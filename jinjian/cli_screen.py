@@ -160,7 +160,7 @@ def site_checklist(opened: Any, site: str) -> tuple[Any, dict[int, str], dict[st
     pages = [
         {"url": r.doc.url, "title": r.doc.title, "text": r.doc.text, "icp": r.doc.icp,
          "fields": (r.doc.extra or {}).get("fields") or {}}
-        for r in opened.export_documents() if r.doc.site == site and r.doc.doc_type == "page"
+        for r in opened.export_documents(site) if r.doc.doc_type == "page"
     ]
     pages.sort(key=lambda p: p["url"])
     profile = platform_profile(pages)

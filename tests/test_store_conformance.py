@@ -97,6 +97,14 @@ def snapshot(store):
             [s.to_json() for s in store.sites()])
 
 
+def test_one_site_s_documents_are_read_without_the_rest(store_space):
+    store = load(store_space.open())
+    assert [r.doc.id for r in store.export_documents("a.cn")] == sorted([P1.id, P2.id])
+    assert [r.doc.url for r in store.export_documents("b.cn")] == [A1.url]
+    assert list(store.export_documents("nowhere.cn")) == []
+    assert len(list(store.export_documents())) == 6
+
+
 def test_writing_the_same_crawl_twice_changes_nothing(store_space):
     store = load(store_space.open())
     before = snapshot(store)
