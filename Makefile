@@ -8,7 +8,7 @@ MODEL := nlp/model/jinjian-model.joblib
 MODEL_INPUTS := nlp/corpus/corpus.jsonl nlp/model.py nlp/tokenize.py nlp/data/finance_dict.txt \
 	rules/normalize.py rules/data/normalize.yaml
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench bench-quick clean
 
 setup: system $(STAMP) $(MODEL)
 
@@ -32,6 +32,13 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/jinjian rules check
 	$(BIN)/python -m pytest -q
+
+# every script in bench/, one results file (bench-results.md); `make bench-quick` for a smoke run
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+bench-quick: setup
+	$(BIN)/python bench/run_all.py --quick
 
 lint: setup
 	$(BIN)/ruff check .

@@ -13,7 +13,6 @@ import os
 import platform
 import re
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -50,7 +49,8 @@ def word_tokens(text: str) -> list[str]:
     so the vectorizer pickles). One pass over the tokenizer's output: this is the classifier's
     hot loop."""
     punct = _PUNCT_RE.match
-    return [t for t in backend().lcut(text) if t.isalnum() or (len(t) > 1 and not punct(t))]
+    return [t for t in backend().lcut(text, HMM=False)
+            if t.isalnum() or (len(t) > 1 and not punct(t))]
 
 
 def identity(text: str) -> str:
@@ -142,13 +142,13 @@ class Vocabulary:
         """(feature indices, tf-idf values) of already-normalised text."""
         words = word_tokens(norm)
         grams = words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]
-        counts = Counter(map(self.words.get, grams))
-        counts.pop(None, None)
-        wi, wv = _tfidf(counts, self.word_idf)
+        get = self.words.get
+        wi, wv = _tfidf(np.fromiter((i for i in map(get, grams) if i is not None),
+                                    dtype=np.int64), self.word_idf)
         # every character n-gram of the vocabulary occurring in the text, overlaps included,
         # found in one Aho–Corasick pass: the counts scikit-learn's char analyzer would make
         found = self._automaton().iter(_SPACES_RE.sub(" ", norm))
-        ci, cv = _tfidf(Counter(map(_second, found)), self.char_idf)
+        ci, cv = _tfidf(np.fromiter(map(_second, found), dtype=np.int64), self.char_idf)
         return np.concatenate([wi, ci + len(self.words)]), np.concatenate([wv, cv])
 
     def _automaton(self) -> Any:
@@ -167,12 +167,12 @@ class Vocabulary:
         return {k: v for k, v in self.__dict__.items() if k != "_ac"}
 
 
-def _tfidf(counts: Counter, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sublinear tf × idf, l2-normalised, as scikit-learn's TfidfVectorizer computes it."""
-    if not counts:
+def _tfidf(ids: np.ndarray, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sublinear tf × idf of the feature ids found (one per occurrence), l2-normalised, as
+    scikit-learn's TfidfVectorizer computes it."""
+    if not len(ids):
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-    tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    idx, tf = np.unique(ids, return_counts=True)
     val = (np.log(tf) + 1.0) * idf[idx]
     return idx, val / np.sqrt((val * val).sum())
 
