@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
 
 import typer
 
+from jinjian.cli_common import fail
+
 model_app = typer.Typer(help="The classifier: corpus, training, evaluation.", no_args_is_help=True)
-
-
-def _fail(message: str) -> NoReturn:
-    sys.stderr.write(f"jinjian: {message}\n")
-    raise typer.Exit(2)
 
 
 @model_app.command("corpus")
@@ -25,7 +21,7 @@ def corpus_cmd() -> None:
     try:
         examples = build_corpus()
     except CorpusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     splits = Counter(e.split for e in examples)
     labels = Counter(c for e in examples for c in e.labels)
     negatives = [e for e in examples if not e.labels]
@@ -44,11 +40,11 @@ def train_cmd() -> None:
     try:
         examples = load_corpus()
     except CorpusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     tr = [e for e in examples if e.split == "train"]
     dv = [e for e in examples if e.split == "dev"]
     if not tr or not dv:
-        _fail("the corpus has no train or no dev examples; run `jinjian model corpus`")
+        fail("the corpus has no train or no dev examples; run `jinjian model corpus`")
     sys.stderr.write(f"training on {len(tr)} examples, tuning on {len(dv)}…\n")
     model = train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
                   [e.labels for e in dv], corpus_hash(), hard=[e.hard for e in tr])
@@ -69,12 +65,12 @@ def evaluate_cmd(
     from nlp.model import MODEL_FILE, ModelError, model_path
 
     if split not in SPLITS:
-        _fail(f"--split must be one of {', '.join(SPLITS)}; got {split!r}")
+        fail(f"--split must be one of {', '.join(SPLITS)}; got {split!r}")
     path = model_path() or MODEL_FILE
     try:
         report = evaluate(path, split)
     except (ModelError, CorpusError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     print(summary(report))
     if card:
         MODEL_CARD.write_text(model_card(report), encoding="utf-8")
