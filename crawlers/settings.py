@@ -81,8 +81,9 @@ JINJIAN_MAX_AD_UNITS_PER_PAGE = 200
 JINJIAN_MAX_LINKS_PER_PAGE = 1000
 JINJIAN_MAX_IFRAMES_PER_PAGE = 20
 JINJIAN_MAX_LANDING_PAGES_PER_TARGET = 100
-# crawl-trap guard: at most this many pages of one URL pattern per target (crawlers/traps.py)
-JINJIAN_MAX_PAGES_PER_URL_PATTERN = int(os.environ.get("JINJIAN_MAX_PAGES_PER_URL_PATTERN", "25"))
+# crawl-trap guard: at most this many links of one URL pattern followed in a row, below the
+# DEPTH_LIMIT ceiling (crawlers/traps.py, SiteSpider._follow)
+JINJIAN_MAX_PAGES_PER_URL_PATTERN = int(os.environ.get("JINJIAN_MAX_PAGES_PER_URL_PATTERN", "10"))
 # the crawl journal that lets a killed crawl resume (crawlers/journal.py); `jinjian crawl` sets it
 JINJIAN_JOURNAL = ""
 # WARC evidence (crawlers/warc.py): folder (default STORE/warc) and rotation size

@@ -1,5 +1,6 @@
 """Crawl-trap guards: the pattern of a URL, so that endless calendars, repeated path segments
-and query-parameter explosions are cut after a bounded number of pages per pattern."""
+and query-parameter explosions are cut after a bounded chain of links of one pattern in a row
+(crawlers/spiders/base.py ``_follow``)."""
 
 from __future__ import annotations
 

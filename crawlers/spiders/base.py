@@ -64,7 +64,6 @@ class TargetState:
     error_kinds: Counter[str] = field(default_factory=Counter)  # every error, by kind
     cut_short: dict[str, None] = field(default_factory=dict)  # why the crawl stopped early
     queued: set[str] = field(default_factory=set)  # the target's page URLs requested so far
-    patterns: Counter[str] = field(default_factory=Counter)  # pages requested per URL pattern
     landing_urls: set[str] = field(default_factory=set)
     bodies: dict[str, str] = field(default_factory=dict)  # body hash → first URL serving it
 
@@ -90,7 +89,6 @@ class TargetState:
         self.landing_urls.update(done.landing_urls)
         self.bodies.update(done.bodies)
         self.scheduled = len(self.queued)
-        self.patterns.update(url_pattern(url) for url in self.queued)
         self.pages, self.landings, self.ads, self.hits = (done.pages, done.landings, done.ads,
                                                           done.hits)
         for kind, message in done.errors:
@@ -162,7 +160,6 @@ class SiteSpider(scrapy.Spider):
                 continue
             target.scheduled += 1
             target.queued.add(target.url)
-            target.patterns[url_pattern(target.url)] += 1
             self.journal.write(req=target.url, t=target.url, d=0, l=False)
             yield self._page_request(target.url, index, depth=0)
 
@@ -196,6 +193,7 @@ class SiteSpider(scrapy.Spider):
             response.url, callback=self.parse_page, errback=self.render_failed, dont_filter=True,
             meta={
                 "target": index, "page_depth": response.meta.get("page_depth", 0),
+                "pattern_run": response.meta.get("pattern_run", 0),
                 "landing": response.meta.get("landing", False), "playwright": True,
                 "playwright_page_methods": [
                     PageMethod("wait_for_load_state", "networkidle"),
@@ -289,31 +287,39 @@ class SiteSpider(scrapy.Spider):
             return  # an advertiser's page: its own text and units, no further crawling
         for frame in page.frames:
             yield self._frame_request(frame.url, index, url, frame.position)
-        yield from self._follow(page.links, target, index, response.meta.get("page_depth", 0))
+        yield from self._follow(page.links, target, index, response.meta.get("page_depth", 0),
+                                parent=url, run=response.meta.get("pattern_run", 0))
 
-    def _follow(self, links: list[str], target: TargetState, index: int,
-                depth: int) -> Iterator[scrapy.Request]:
-        """The target's next pages, within its page budget, its depth and the trap guards;
-        when a guard keeps a new page out, the target records why it was cut short."""
+    def _follow(self, links: list[str], target: TargetState, index: int, depth: int, *,
+                parent: str = "", run: int = 0) -> Iterator[scrapy.Request]:
+        """The target's next pages, within its page budget, its depth and the trap guard;
+        when a guard keeps a new page out, the target records why it was cut short.
+
+        The trap guard: ``run`` is how many links of one URL pattern in a row led to the page
+        ``parent`` (an endless calendar's next month, /a/a/a/…); a link of the same pattern
+        again is followed while that run stays under JINJIAN_MAX_PAGES_PER_URL_PATTERN. Links
+        of a pattern reached from a page of another pattern (a list's articles) start at 0, so
+        a site's thousand articles are bounded by the page budget, not by the guard."""
         fresh = [link for link in links if link not in target.queued]
         if not fresh:
             return
         if depth >= target.max_depth:
             self._cut(target, f"depth {target.max_depth} reached")
             return
-        limit = self.crawler.settings.getint("JINJIAN_MAX_PAGES_PER_URL_PATTERN", 25)
+        limit = self.crawler.settings.getint("JINJIAN_MAX_PAGES_PER_URL_PATTERN", 10)
+        here = url_pattern(parent) if parent else ""
         for link in fresh:
             if target.scheduled >= target.max_pages:
                 self._cut(target, f"page budget {target.max_pages} reached")
                 return
             pattern = url_pattern(link)
-            if target.patterns[pattern] >= limit:
-                self._cut(target, f"URL pattern {pattern} repeated {limit} times")
+            chain = run + 1 if pattern == here else 0
+            if chain >= limit:
+                self._cut(target, f"URL pattern {pattern} followed {limit} times in a row")
                 continue
-            target.patterns[pattern] += 1
             target.queued.add(link)
             target.scheduled += 1
-            yield self._page_request(link, index, depth + 1)
+            yield self._page_request(link, index, depth + 1, pattern_run=chain)
 
     def _cut(self, target: TargetState, reason: str) -> None:
         if target.cut(reason):
