@@ -2,9 +2,9 @@
 
 - A rule hit stands — the rules are the quotable, high-precision half; its score is the larger of
   the rule's score and the model's probability — unless the model gives its category less than
-  ``DOUBT`` in that unit (``DOUBT_STRONG`` for an explicit phrase in a plain ad): then it is no hit, and its evidence moves to ``Verdict.doubted`` for a
-  reviewer to see (a quoted phrase in a text that argues against it, an exam question, a
-  compliant ad the rules misread).
+  ``DOUBT`` in that unit (``DOUBT_STRONG`` for an explicit phrase in a plain ad): then it is no
+  hit, and its evidence moves to ``Verdict.doubted`` for a reviewer to see (a quoted phrase in a
+  text that argues against it, an exam question, a compliant ad the rules misread).
 - A model-only hit needs the category's tuned threshold; its evidence is the model's top
   contributing terms and the sentence that carries most of them (source ``"model"``), with
   the category's legal basis.

@@ -983,13 +983,13 @@ class RuleEngine:
                     rates = rate_cache.get(si)
                     if rates is None:
                         rates = rate_cache[si] = find_rates(sent.norm)
-                    found = self._rate_hit(rule, sent, rates, quotes.get(si, []), quoted_ok, th)
+                    found = self._rate_hit(rule, sent, rates, quotes.get(si, []), th)
                     if found is None:
                         continue
                     hit, rate = found
                     terms = (f"折合年化{rate.percent}",)
                 else:
-                    hit = self._first_hit(rule, plan, unit, si, quotes.get(si, []), quoted_ok=quoted_ok)
+                    hit = self._first_hit(rule, plan, unit, si, quotes.get(si, []))
                     if hit is None:
                         continue
                 key = (rule.category, rule.rule_set, si, hit)
@@ -1096,8 +1096,6 @@ class RuleEngine:
         unit: _Unit,
         si: int,
         quotes: list[tuple[int, int]],
-        *,
-        quoted_ok: bool,
     ) -> tuple[int, int] | None:
         """The earliest acceptable match of the rule's patterns in a sentence.
 
@@ -1140,7 +1138,6 @@ class RuleEngine:
         sent: Sentence,
         rates: list[Rate],
         quotes: list[tuple[int, int]],
-        quoted_ok: bool,
         th: dict[str, float],
     ) -> tuple[tuple[int, int], Rate] | None:
         """The first rate of the sentence that a numeric rule fires on."""
