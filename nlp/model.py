@@ -14,13 +14,14 @@ import platform
 import re
 import threading
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nlp.tokenize import backend
+from nlp.tokenize import words
 from rules.normalize import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -41,16 +42,10 @@ def normalised(text: str) -> str:
     return "".join(s.norm for s in split_sentences(text))
 
 
-_PUNCT_RE = re.compile(r"^[\W_]+$")
-
-
 def word_tokens(text: str) -> list[str]:
-    """jieba words of already-normalised text, whitespace and punctuation dropped (module-level
-    so the vectorizer pickles). One pass over the tokenizer's output: this is the classifier's
-    hot loop."""
-    punct = _PUNCT_RE.match
-    return [t for t in backend().lcut(text, HMM=False)
-            if t.isalnum() or (len(t) > 1 and not punct(t))]
+    """jieba words of already-normalised text, whitespace and punctuation dropped
+    (:func:`nlp.tokenize.words`; module-level so the vectorizer pickles)."""
+    return words(text)
 
 
 def identity(text: str) -> str:
@@ -142,9 +137,10 @@ class Vocabulary:
         """(feature indices, tf-idf values) of already-normalised text."""
         words = word_tokens(norm)
         grams = words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]
-        get = self.words.get
-        wi, wv = _tfidf(np.fromiter((i for i in map(get, grams) if i is not None),
-                                    dtype=np.int64), self.word_idf)
+        # -1 for a gram outside the vocabulary: one C-level pass, no Python frame per gram
+        ids = np.fromiter(map(self.words.get, grams, repeat(-1)), dtype=np.int64,
+                          count=len(grams))
+        wi, wv = _tfidf(ids[ids >= 0], self.word_idf)
         # every character n-gram of the vocabulary occurring in the text, overlaps included,
         # found in one Aho–Corasick pass: the counts scikit-learn's char analyzer would make
         found = self._automaton().iter(_SPACES_RE.sub(" ", norm))

@@ -30,6 +30,36 @@ def test_jieba_fast_and_jieba_give_identical_tokens():
     assert plain.lcut(text) == fast.lcut(text)
 
 
+def test_classifier_words_are_jiebas_no_hmm_cut_on_either_backend():
+    # nlp.tokenize.words re-implements the loop of lcut(HMM=False) around the backend's route:
+    # it must cut exactly as jieba does, whichever backend computes the route
+    import re
+
+    import jieba
+
+    from nlp import tokenize
+
+    texts = [
+        "预期年化收益12.5%，100元起投，P2P-平台 abc123 银行资金存管！！首付不够我来凑。",
+        "稳赚不赔…保本保息——月息2分；QQ:12345 微信vx：jj-888  「内部消息」一夜暴富",
+        "理财非存款，产品有风险，投资须谨慎。ETF、A股、B轮融资，C++ & C#, 3.5倍杠杆 %%",
+        "한국어 テスト ɑβγ Ⅻ ² 〇 㐀 \r\n 空格\t制表",
+    ]
+    keep = re.compile(r"^[\W_]+$").match
+    plain = jieba.Tokenizer()
+    plain.load_userdict(str(tokenize.USER_DICT))
+    plain.initialize()
+    reference = [[t for t in plain.lcut(text, HMM=False)
+                  if t.isalnum() or (len(t) > 1 and not keep(t))] for text in texts]
+    assert [tokenize.words(text) for text in texts] == reference  # the installed backend
+    saved = tokenize._ends
+    try:
+        tokenize._ends = tokenize._word_ends(plain)  # jieba's own DAG and route
+        assert [tokenize.words(text) for text in texts] == reference
+    finally:
+        tokenize._ends = saved
+
+
 def _raw(tmp_path, rows):
     raw = tmp_path / "raw"
     raw.mkdir()
