@@ -465,6 +465,9 @@ NOT_ADS = [
     "3. 没有“保本”“稳赚”这类字眼。",
     "我奶奶问“原始股”是不是原来的股票，我笑了半天。",
     "第25秒“这是我见过最稳的产品”——暗示无风险，改为“这是一款中低风险（R2）的产品”。",
+    "“零逾期”这三个字现在还能不能放在banner上？",
+    "我国境内未批准任何机构开展面向个人的外汇保证金交易业务。",
+    "说一下我家去年被“首付分期”坑的事。",
 ]
 
 
@@ -484,6 +487,13 @@ def test_a_quoted_claim_an_advertiser_makes_still_fires():
     assert cats("我们承诺“保本保息”，放心投！") == {2}
     assert cats("“稳赚不赔”的理财就选鑫盈宝") >= {2}
     assert cats("零首付买房，首付不够我们帮你凑") == {9}
+
+
+def test_a_gold_price_report_is_news_but_an_offer_to_trade_gold_still_fires():
+    report = get_engine().match("现货黄金突破2800美元/盎司，年内涨超30%。")
+    assert report.categories == [] and report.screening == []
+    assert 8 in cats("现货黄金突破2800美元/盎司，立即开户，杠杆100倍，老师带单")
+    assert 8 in cats("现货黄金T+0双向交易，招商代理，点差低")
 
 
 def test_a_token_sale_still_fires_where_a_market_report_does_not():
