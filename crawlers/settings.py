@@ -53,6 +53,10 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
+        # hostile pages must not reach private addresses through WebRTC either (ICE over UDP
+        # goes round the request router the private-address guard sits on)
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--webrtc-ip-handling-policy=disable_non_proxied_udp",
     ],
 }
 PLAYWRIGHT_MAX_CONTEXTS = 2
