@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from jinjian.cli_common import StoreOpt, fail, open_store_or_fail
+
+if TYPE_CHECKING:
+    from indexer import Store
+    from indexer.nightly import Recheck
+    from jinjian.monitors import Thresholds
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -97,7 +102,7 @@ def runs_show(
 
 # --- sites -----------------------------------------------------------------------------------
 
-def site_rows(opened: Any) -> list[dict[str, Any]]:
+def site_rows(opened: Store) -> list[dict[str, Any]]:
     """Every site with its takedown status, the still-online flag and its last re-check."""
     rows = []
     for site in opened.sites():
@@ -180,7 +185,7 @@ def recheck_cmd(
     err.print(f"{len(checks)} sites re-checked")
 
 
-def recheck_line(check: Any) -> str:
+def recheck_line(check: Recheck) -> str:
     moved = f"; {len(check.moved_hits)} hits → verified_closed" if check.moved_hits else ""
     return f"re-check {check.site}: {check.outcome}: {check.reason}{moved}"
 
@@ -252,7 +257,7 @@ def add_nightly_commands(app: typer.Typer) -> None:
 
 # --- what `jinjian crawl` needs ---------------------------------------------------------------
 
-def nightly_limits_or_fail() -> Any:
+def nightly_limits_or_fail() -> Thresholds:
     """The monitors' thresholds; a bad one, or an unreadable parking file, ends the command."""
     from jinjian.monitors import MonitorConfigError, Thresholds
     from jinjian.recheck import RecheckError, parking_signatures
@@ -264,7 +269,7 @@ def nightly_limits_or_fail() -> Any:
         fail(str(exc))
 
 
-def open_store_for_run(location: str) -> Any:
+def open_store_for_run(location: str) -> Store:
     """The store a run starts with: exit 1 when it cannot be reached now, 2 when it is no
     store at all (a file, a bad URL)."""
     from indexer import StoreError, StoreUnavailable, open_store

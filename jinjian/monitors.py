@@ -5,7 +5,7 @@ spiders in one process, and the comparison with the previous run needs the store
 
 - ``items_drop`` — pages + ad units fell by more than ``JINJIAN_MONITOR_DROP`` (a share, 0.5)
   against the previous run of the same target;
-- ``nothing_returned`` — the target returned no page;
+- ``nothing_returned`` — the target returned no page (then the other checks are not repeated);
 - ``error_rate`` — errors / (pages + errors) above ``JINJIAN_MONITOR_ERROR_RATE`` (0.25);
 - ``ban_rate`` — HTTP 403 / 429 and captcha-like answers / (pages + errors) above
   ``JINJIAN_MONITOR_BAN_RATE`` (0.1);
@@ -78,8 +78,10 @@ def check_run(run: RunRecord, previous: RunRecord | None, limits: Thresholds
         items = _items(site)
         kinds: dict[str, int] = site.get("error_kinds") or {}
         errors = sum(kinds.values())
-        if site.get("pages", 0) == 0:
-            fail("nothing_returned", site, "returned no page", 0)
+        if site.get("pages", 0) == 0:  # the other checks would only repeat it
+            fail("nothing_returned", site, "returned no page: "
+                 + ("; ".join(site.get("errors", [])[:2]) or "no error recorded"), 0)
+            continue
         old = before.get(site["url"])
         if old is not None and _items(old) > 0:
             share = 1 - items / _items(old)

@@ -27,14 +27,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+import httpx
 import yaml
 
 from indexer import HitQuery, Store
 from indexer.base import now
 from indexer.nightly import Recheck
+
+if TYPE_CHECKING:
+    from crawlers.warc import RotatingWarcWriter
 
 MAX_URLS = 3
 MAX_BYTES = 512 * 1024
@@ -85,11 +89,9 @@ def _private(host: str) -> bool:
     return refuses(host)
 
 
-def fetch(url: str, *, allow_private: bool, client: Any) -> dict[str, Any]:
+def fetch(url: str, *, allow_private: bool, client: httpx.Client) -> dict[str, Any]:
     """Fetch ``url`` once (redirects by hand, bounded) and judge it: the evidence, with
     ``verdict`` ``online`` | ``gone`` | ``inconclusive`` and a ``reason``."""
-    import httpx
-
     evidence: dict[str, Any] = {"url": url, "at": now()}
     current = url
     for _ in range(MAX_REDIRECTS + 1):
@@ -104,12 +106,12 @@ def fetch(url: str, *, allow_private: bool, client: Any) -> dict[str, Any]:
                     "reason": f"no DNS for {host} ({exc.strerror or exc})"}
         try:
             with client.stream("GET", current) as response:
-                body = b""
+                buf = bytearray()
                 for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) >= MAX_BYTES:
-                        body = body[:MAX_BYTES]
+                    buf += chunk
+                    if len(buf) >= MAX_BYTES:
                         break
+                body = bytes(buf[:MAX_BYTES])
         except httpx.ConnectError as exc:
             refused = "refused" in str(exc).lower()
             return {**evidence, "verdict": "gone" if refused else "inconclusive",
@@ -142,7 +144,7 @@ def fetch(url: str, *, allow_private: bool, client: Any) -> dict[str, Any]:
             "reason": f"more than {MAX_REDIRECTS} redirects"}
 
 
-def _record_warc(writer: Any, evidence: dict[str, Any]) -> None:
+def _record_warc(writer: RotatingWarcWriter | None, evidence: dict[str, Any]) -> None:
     """Keep the fetched response as a WARC record; its reference goes into the evidence."""
     exchange = evidence.pop("_exchange", None)
     if exchange is None or writer is None:
@@ -171,8 +173,6 @@ def allowed_private(store: Store, site: str) -> bool:
 def recheck_site(store: Store, site: str, *, allow_private: bool | None = None,
                  run_id: str = "", warc_dir: Path | None = None) -> Recheck:
     """Re-check one taken_down site, record the check, and move its hits if it is gone."""
-    import httpx
-
     from crawlers.warc import RotatingWarcWriter
 
     allow = allowed_private(store, site) if allow_private is None else allow_private

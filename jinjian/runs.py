@@ -24,13 +24,20 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexer import Hit, HitQuery, Store
 from indexer.nightly import RunRecord
 from rules.categories import CATEGORIES
+
+if TYPE_CHECKING:
+    from jinjian.crawl import CrawlReport
+    from jinjian.monitors import Thresholds
+    from jinjian.targets import TargetsFile
+    from jinjian.tips import TipPlan
 
 EXIT_CODES = {"success": 0, "partial": 3, "failure": 4, "interrupted": 130}
 EVIDENCE_CHARS = 160
@@ -94,7 +101,7 @@ def change_report(store: Store, run: RunRecord) -> None:
                         for s in run.sites if s["failed"]]
 
 
-def run_stats(report: Any) -> dict[str, Any]:
+def run_stats(report: CrawlReport) -> dict[str, Any]:
     """The run's crawl statistics: our counts, and Scrapy's numeric stats."""
     sites = report.sites
     return {"targets": len(sites), "failed_targets": len(report.failed_sites),
@@ -108,11 +115,14 @@ def run_stats(report: Any) -> dict[str, Any]:
 
 # --- the readable page ---------------------------------------------------------------------
 
-_MD_SPECIAL = "\\`*_{}[]()#+-.!|<>&~"
+# what makes markup inside a line (every crawled value is written after a prefix, never at the
+# start of a line, so heading, list and quote marks need no escape there)
+_MD_SPECIAL = "\\`*_{}[]()|<>&~!"
 
 
 def md(text: Any) -> str:
-    """Crawled text as inert Markdown: every markup character escaped, one line, bounded."""
+    """Crawled text as inert Markdown: inline markup characters escaped, HTML as entities, one
+    line, bounded."""
     flat = " ".join(str(text).split())[:300]
     out = []
     for ch in flat:
@@ -188,13 +198,13 @@ def write_files(run: RunRecord, folder: Path) -> tuple[Path, Path]:
     return as_json, as_md
 
 
-def record_run(store: Store, report: Any, *, run_id: str, targets_file: Path,
-               targets: Any, plan: Any, warc_dir: Path | None, webhook_url: str,
-               limits: Any, say: Any) -> RunRecord:
+def record_run(store: Store, report: CrawlReport, *, run_id: str, targets_file: Path,
+               targets: TargetsFile, plan: TipPlan, warc_dir: Path | None, webhook_url: str,
+               limits: Thresholds, say: Callable[[str], Any]) -> RunRecord:
     """After the crawl: the run record with its change report, monitors, tips and closure
     re-checks, kept in the store and written beside the log; the webhook told.
 
-    ``targets`` is the targets file as loaded; ``plan`` the tips' plan (jinjian.tips.TipPlan);
+    ``targets`` is the targets file as loaded (``plan.targets`` adds the tips' targets);
     ``say`` prints one line for the operator.
     """
     from jinjian.monitors import check_run, post_webhook, summary
