@@ -172,10 +172,10 @@ def crawl(
         fail(str(exc))
     if report_file is not None and not report_file.parent.is_dir():
         fail(f"--report {report_file}: no such folder {report_file.parent}")
+    limits = nightly_limits_or_fail()
     shots = screenshot_settings(parsed.allow_private_addresses)
     _check_lists()
     _check_model()
-    limits = nightly_limits_or_fail()
     location = store_location(store)
     check_filters_or_fail(location)
     run_id = new_run_id()

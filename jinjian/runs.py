@@ -224,7 +224,8 @@ def record_run(store: Store, report: CrawlReport, *, run_id: str, targets_file: 
     previous = next((r for r in store.runs(limit=PREVIOUS_RUNS)
                      if r.id != run.id and r.exit_state != "interrupted"), None)
     run.monitors = check_run(run, previous, limits)
-    run.tips = settle_tips(store, plan, run_id=run.id, started=run.started, sites=sites)
+    run.tips = settle_tips(store, plan, run_id=run.id, started=run.started, sites=sites,
+                           interrupted=report.interrupted)
     store.put_run(run)  # the re-checks read the private-address allowance of the sites' runs
     if not report.interrupted:
         run.rechecks = [c.to_json() for c in recheck_all(store, run_id=run.id,

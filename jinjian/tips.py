@@ -99,8 +99,11 @@ def _linked(store: Store, site: str, since: str | None) -> list[str]:
 
 
 def settle_tips(store: Store, plan: TipPlan, *, run_id: str, started: str,
-                sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """After the crawl: link each tip to its hits and record it; what the run record lists."""
+                sites: list[dict[str, Any]], interrupted: bool = False) -> list[dict[str, Any]]:
+    """After the crawl: link each tip to its hits and record it; what the run record lists.
+
+    After an interrupted run the tips to crawl stay pending as they were (the resumed run
+    crawls them)."""
     by_url = {s["url"]: s for s in sites}
     done: list[Tip] = []
     for tip in plan.refused:
@@ -110,7 +113,8 @@ def settle_tips(store: Store, plan: TipPlan, *, run_id: str, started: str,
         hits = _linked(store, tip.site, None)
         done.append(replace(tip, status="known", run_id=run_id, hit_ids=hits,
                             outcome=f"already known: {len(hits)} hits"))
-    for url, tips in plan.crawl.items():
+    crawled: dict[str, list[Tip]] = {} if interrupted else plan.crawl
+    for url, tips in crawled.items():
         result = by_url.get(url) or {"pages": 0, "errors": ["not crawled"]}
         for tip in tips:
             attempts = tip.attempts + 1
