@@ -161,6 +161,7 @@ def crawl(
     failure (every target failed); 130 interrupted; 1 could not run (another crawl into the
     store is running, or the store cannot be reached); 2 bad input."""
     from crawlers.warc import default_warc_dir
+    from indexer import StoreError
     from jinjian.cli_runs import nightly_limits_or_fail, open_store_for_run
     from jinjian.runs import EXIT_CODES, new_run_id, record_run
     from jinjian.targets import TargetsError, load_targets
@@ -187,9 +188,13 @@ def crawl(
         _print_run(report, opened)
     screenshot_hits(location, report.started, shots)
     with open_store_or_fail(location, create=True) as opened:
-        run = record_run(opened, report, run_id=run_id, targets_file=targets, targets=parsed,
-                         plan=plan, warc_dir=default_warc_dir(location),
-                         webhook_url=settings().webhook_url, limits=limits, say=err.print)
+        try:
+            run = record_run(opened, report, run_id=run_id, targets_file=targets,
+                             targets=parsed, plan=plan, warc_dir=default_warc_dir(location),
+                             webhook_url=settings().webhook_url, limits=limits, say=err.print)
+        except StoreError as exc:
+            fail(f"the crawl ran (log {report.log_file}) but its run record could not be "
+                 f"kept: {exc}", 1)
     if report_file is not None:
         try:
             report_file.write_text(json.dumps({**report.to_json(), "run": run.id,

@@ -13,6 +13,9 @@ followed by hand (each hop checked against the private-address rule), no browser
 - anything else (timeouts, 5xx, 403, a private address not allowed) → **inconclusive**: recorded,
   nothing moves, the next run checks again.
 
+Through a proxy (``http_proxy`` & co., as the crawl uses them) the proxy's own errors (no DNS,
+refused, 502) are inconclusive: only the site's answers can show it gone.
+
 Private addresses: a site is re-checked from a loopback web only when the run that crawled it
 allowed private addresses (its run record says so) or the caller allows them (the targets file
 of the current run).
@@ -29,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
 import yaml
@@ -95,15 +99,22 @@ def fetch(url: str, *, allow_private: bool, client: httpx.Client) -> dict[str, A
     evidence: dict[str, Any] = {"url": url, "at": now()}
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        host = urlsplit(current).hostname or ""
+        parts = urlsplit(current)
+        host = parts.hostname or ""
         if not allow_private and _private(host):
             return {**evidence, "verdict": "inconclusive", "final_url": current,
                     "reason": f"refused private address: {current}"}
-        try:
-            socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            return {**evidence, "verdict": "gone", "final_url": current,
-                    "reason": f"no DNS for {host} ({exc.strerror or exc})"}
+        # through a proxy (http_proxy & co., as the crawl uses them) the proxy resolves and
+        # connects: its errors say nothing sure about the site, so only the site's own answers
+        # (404/410/451, a parking page) can show it gone
+        proxied = bool(getproxies().get(parts.scheme)) and not proxy_bypass(host)
+        evidence["via_proxy"] = proxied
+        if not proxied:
+            try:
+                socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+            except OSError as exc:
+                return {**evidence, "verdict": "gone", "final_url": current,
+                        "reason": f"no DNS for {host} ({exc.strerror or exc})"}
         try:
             with client.stream("GET", current) as response:
                 buf = bytearray()
@@ -113,7 +124,7 @@ def fetch(url: str, *, allow_private: bool, client: httpx.Client) -> dict[str, A
                         break
                 body = bytes(buf[:MAX_BYTES])
         except httpx.ConnectError as exc:
-            refused = "refused" in str(exc).lower()
+            refused = not proxied and "refused" in str(exc).lower()
             return {**evidence, "verdict": "gone" if refused else "inconclusive",
                     "final_url": current,
                     "reason": f"connection refused by {host}" if refused else f"connect: {exc}"}
@@ -180,7 +191,7 @@ def recheck_site(store: Store, site: str, *, allow_private: bool | None = None,
     writer = RotatingWarcWriter(warc_dir, name="recheck") if warc_dir is not None else None
     fetches = []
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False,
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=True,
                           headers={"user-agent": "jinjian-recheck/0.1"}) as client:
             for url in urls:
                 evidence = fetch(url, allow_private=allow, client=client)

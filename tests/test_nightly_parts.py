@@ -104,3 +104,17 @@ def test_a_cluster_store_made_before_the_nightly_index_gets_it_on_open(store_spa
                             started="2026-12-01T00:00:00Z", finished="2026-12-01T01:00:00Z",
                             exit_state="success"))
     assert [r.id for r in again.runs()] == ["r1"]
+
+
+def test_through_a_proxy_that_fails_a_site_is_not_taken_for_gone(monkeypatch):
+    from tests.conftest import free_port
+
+    proxy = f"http://127.0.0.1:{free_port()}"  # a proxy that refuses connections
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with httpx.Client(timeout=5, trust_env=True) as client:
+        evidence = fetch("http://closed-site.invalid/", allow_private=False, client=client)
+    assert evidence["via_proxy"] is True
+    assert evidence["verdict"] == "inconclusive" and "connect" in evidence["reason"]
