@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from indexer.nightly import RECORD_KINDS, NightlyRecord, Recheck, RunRecord, Tip
+
 HIT_STATUSES = ("new", "confirmed", "dismissed", "referred", "taken_down", "verified_closed")
 
 # new → confirmed | dismissed;  confirmed → referred → taken_down → verified_closed
@@ -738,6 +740,58 @@ class Store(ABC):
                 hits.sort(key=lambda h: (h.category, h.url, h.id))
                 entries.append(TakedownEntry(site, hits))
         return sorted(entries, key=lambda e: (-e.site.risk_score, e.site.site))
+
+    # --- nightly records: runs, tips, re-checks (indexer.nightly) -----------------------------
+
+    @abstractmethod
+    def _put_record(self, record: NightlyRecord) -> None:
+        """Insert or replace the record of (kind, key); the record is checked already."""
+
+    @abstractmethod
+    def records(self, kind: str, *, site: str | None = None, limit: int | None = None
+                ) -> list[NightlyRecord]:
+        """Records of ``kind`` (of ``site`` only, when given), newest first (time, then key)."""
+
+    @abstractmethod
+    def record(self, kind: str, key: str) -> NightlyRecord | None:
+        """One record by kind and key."""
+
+    @abstractmethod
+    def export_records(self) -> Iterator[NightlyRecord]:
+        """Every record, by kind and key (for ``jinjian index copy``)."""
+
+    def put_record(self, record: NightlyRecord) -> None:
+        """Insert or replace a record; an unknown kind or a bad time raises ``QueryError``."""
+        if record.kind not in RECORD_KINDS:
+            raise QueryError(f"record kind {record.kind!r}: expected one of "
+                             f"{', '.join(RECORD_KINDS)}")
+        self._put_record(replace(record, at=normalise_time(record.at)))
+
+    def put_run(self, run: RunRecord) -> None:
+        self.put_record(NightlyRecord("run", run.id, run.started, run.to_json()))
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        """Run records, newest first."""
+        return [RunRecord.from_json(r.body) for r in self.records("run", limit=limit)]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        found = self.record("run", run_id)
+        return RunRecord.from_json(found.body) if found else None
+
+    def put_tip(self, tip: Tip) -> None:
+        self.put_record(NightlyRecord("tip", tip.id, tip.added, tip.to_json(), tip.site))
+
+    def tips(self, status: str | None = None) -> list[Tip]:
+        """Tips, newest first; of one status when given."""
+        found = [Tip.from_json(r.body) for r in self.records("tip")]
+        return [t for t in found if status is None or t.status == status]
+
+    def put_recheck(self, check: Recheck) -> None:
+        self.put_record(NightlyRecord("recheck", check.id, check.at, check.to_json(), check.site))
+
+    def rechecks(self, site: str | None = None, limit: int | None = None) -> list[Recheck]:
+        """Closure re-checks (of one site), newest first."""
+        return [Recheck.from_json(r.body) for r in self.records("recheck", site=site, limit=limit)]
 
     # --- moving a store ----------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Move a whole store between backends: documents, versions, hits, review status, audit, sites."""
+"""Move a whole store between backends: documents, versions, hits, review status, audit, sites,
+and the nightly job's runs, tips and re-checks."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ class CopyReport:
     hits: int = 0
     sites: int = 0
     audit: int = 0
+    records: int = 0  # runs, tips and re-checks
     rejected: list[Rejected] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"documents": self.documents, "hits": self.hits, "sites": self.sites,
-                "audit": self.audit, "rejected": [r.__dict__ for r in self.rejected]}
+                "audit": self.audit, "records": self.records, "rejected": [r.__dict__ for r in self.rejected]}
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -58,6 +60,9 @@ def copy_store(source: Store, target: Store, *, batch: int = 500,
         report.audit += sum(len(h.audit) for h in hits)
         if progress:
             progress("hits", report.hits)
+    for record in source.export_records():
+        target.put_record(record)
+        report.records += 1
     if report.rejected:
         raise StoreError(f"{target.describe()}: {len(report.rejected)} records refused, first: "
                          f"{report.rejected[0].doc_id}: {report.rejected[0].reason}")

@@ -1,7 +1,8 @@
 """Elasticsearch and OpenSearch backends: one implementation over the REST API both speak.
 
-A store is three indices behind aliases, ``PREFIX-documents``, ``PREFIX-hits`` and
-``PREFIX-sites`` (``PREFIX`` is the URL's path, ``jinjian`` by default), each a versioned index
+A store is four indices behind aliases, ``PREFIX-documents``, ``PREFIX-hits``, ``PREFIX-sites``
+and ``PREFIX-nightly`` (runs, tips and re-checks; ``PREFIX`` is the URL's path, ``jinjian`` by
+default), each a versioned index
 (``PREFIX-hits-000001``…) created from an index template that carries the mappings. A hit repeats
 its document's filter fields and jieba words, so that every staff query is one search.
 
@@ -37,6 +38,7 @@ from indexer.base import (
     DocumentVersion,
     Hit,
     HitQuery,
+    NightlyRecord,
     PreparedWrite,
     Progress,
     QueryError,
@@ -62,8 +64,8 @@ from indexer.base import (
 )
 
 MAPPING_VERSION = 1
-KINDS = ("documents", "hits", "sites")
-KEY_FIELD = {"documents": "id", "hits": "id", "sites": "site"}
+KINDS = ("documents", "hits", "sites", "nightly")
+KEY_FIELD = {"documents": "id", "hits": "id", "sites": "site", "nightly": "rid"}
 DENORM = ("site", "kind", "region", "doc_type", "url", "landing_url")
 MAX_WINDOW = 10_000  # from + size limit of every backend
 PAGE = 1000
@@ -93,6 +95,10 @@ MAPPINGS: dict[str, dict[str, Any]] = {
     "sites": {
         "site": _K, "kind": _K, "region": _K, "icp": _K, "operator": _K,
         "first_seen": _DATE, "last_seen": _DATE, "updated_ms": {"type": "long"},
+    },
+    "nightly": {  # indexer.nightly: one run, tip or re-check per document, id "kind:key"
+        "rid": _K, "kind": _K, "key": _K, "at": _DATE, "site": _K, "body": _OFF,
+        "updated_ms": {"type": "long"},
     },
 }
 
@@ -432,7 +438,7 @@ class SearchStore(Store):
         for kind in KINDS:
             index = self._physical(kind)
             if index is None:
-                if not create:
+                if not create and kind != "nightly":  # nightly: added to older stores here
                     raise StoreError(f"{self.location}: no store here (no {self.alias[kind]} "
                                      "index; run `jinjian crawl` or `jinjian index copy` first)")
                 if not self._templates_put:
@@ -877,6 +883,46 @@ class SearchStore(Store):
                 raise StoreError(f"site {site}: {exc}") from None
             return
         raise StoreError(f"site {site}: it kept changing; retry")
+
+    # --- nightly records ----------------------------------------------------------------------
+
+    def _put_record(self, record: NightlyRecord) -> None:
+        rid = f"{record.kind}:{record.key}"
+        source = {"rid": rid, "kind": record.kind, "key": record.key, "at": record.at,
+                  "site": record.site, "body": record.body, "updated_ms": _ms()}
+        try:
+            self._call("PUT", f"/{self.alias['nightly']}/_doc/{rid}", body=source,
+                       params={"refresh": "wait_for"})
+        except HTTPError as exc:
+            raise StoreError(f"{self.location}: {record.kind} {record.key}: {exc}") from None
+
+    @staticmethod
+    def _record(src: dict[str, Any]) -> NightlyRecord:
+        return NightlyRecord(src["kind"], src["key"], src["at"], src.get("body") or {},
+                             src.get("site", ""))
+
+    def records(self, kind: str, *, site: str | None = None, limit: int | None = None
+                ) -> list[NightlyRecord]:
+        self._refresh()
+        filters: list[dict[str, Any]] = [{"term": {"kind": kind}}]
+        if site is not None:
+            filters.append({"term": {"site": site}})
+        found = []
+        for h in self._walk("nightly", {"bool": {"filter": filters}},
+                            [{"at": "desc"}, {"rid": "desc"}]):
+            if limit is not None and len(found) >= limit:
+                break
+            found.append(self._record(h["_source"]))
+        return found
+
+    def record(self, kind: str, key: str) -> NightlyRecord | None:
+        got = self._get("nightly", f"{kind}:{key}")
+        return self._record(got.source) if got else None
+
+    def export_records(self) -> Iterator[NightlyRecord]:
+        self._refresh()
+        for h in self._walk("nightly", {"match_all": {}}, [{"rid": "asc"}]):
+            yield self._record(h["_source"])
 
     # --- moving a store ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from indexer.base import (
     DocumentVersion,
     Hit,
     HitQuery,
+    NightlyRecord,
     PreparedWrite,
     Progress,
     QueryError,
@@ -49,7 +50,7 @@ from indexer.base import (
 
 __all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "jinjian.sqlite3"
 
 # Version 1, as the first slice created it. A new store is created at version 1 and migrated, so
@@ -211,7 +212,29 @@ def _migrate_to_3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2, 3: _migrate_to_3}
+# The nightly job's records (indexer.nightly): runs with their change reports, tips, closure
+# re-checks; a JSON body each, keyed by (kind, key). Self-contained, so that it can be numbered
+# after any other migration.
+SCHEMA_NIGHTLY = """
+CREATE TABLE IF NOT EXISTS nightly (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at TEXT NOT NULL,
+    site TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nightly_at ON nightly(kind, at);
+CREATE INDEX IF NOT EXISTS nightly_site ON nightly(kind, site, at);
+"""
+
+
+def _migrate_nightly(conn: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA_NIGHTLY):
+        conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_nightly}
 
 DOC_COLUMNS = ("id", "doc_type", "url", "site", "kind", "region", "title", "text",
                "content_hash", "landing_url", "advertiser", "image_url", "ad_kind", "position",
@@ -705,6 +728,43 @@ class SQLiteStore(Store):
             c.execute("UPDATE sites SET icp=?, operator=? WHERE site=?",
                       (old.icp if icp is None else icp,
                        old.operator if operator is None else operator, site))
+
+    # --- nightly records ----------------------------------------------------------------------
+
+    def _put_record(self, record: NightlyRecord) -> None:
+        with self._transaction() as c:
+            c.execute("INSERT INTO nightly (kind, key, at, site, body) VALUES (?,?,?,?,?) "
+                      "ON CONFLICT(kind, key) DO UPDATE SET at=excluded.at, site=excluded.site, "
+                      "body=excluded.body",
+                      (record.kind, record.key, record.at, record.site,
+                       json.dumps(record.body, ensure_ascii=False)))
+
+    @staticmethod
+    def _record_from_row(row: sqlite3.Row) -> NightlyRecord:
+        return NightlyRecord(row["kind"], row["key"], row["at"], json.loads(row["body"]),
+                             row["site"])
+
+    def records(self, kind: str, *, site: str | None = None, limit: int | None = None
+                ) -> list[NightlyRecord]:
+        sql, args = "SELECT * FROM nightly WHERE kind = ?", [kind]
+        if site is not None:
+            sql += " AND site = ?"
+            args.append(site)
+        sql += " ORDER BY at DESC, key DESC LIMIT ?"
+        args.append(-1 if limit is None else limit)
+        with self._lock:
+            rows = self.conn.execute(sql, args).fetchall()
+        return [self._record_from_row(r) for r in rows]
+
+    def record(self, kind: str, key: str) -> NightlyRecord | None:
+        with self._lock:
+            row = self.conn.execute("SELECT * FROM nightly WHERE kind = ? AND key = ?",
+                                    (kind, key)).fetchone()
+        return self._record_from_row(row) if row else None
+
+    def export_records(self) -> Iterator[NightlyRecord]:
+        for row in self._rows("SELECT * FROM nightly ORDER BY kind, key", ()):
+            yield self._record_from_row(row)
 
     # --- moving a store ----------------------------------------------------------------------
 

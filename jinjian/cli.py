@@ -83,7 +83,7 @@ def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
             report = run_crawl(targets, store, log_dir=log_dir(store), polite=polite,
                                on_item=on_item)
         except CrawlBusy as exc:
-            fail(str(exc))
+            fail(str(exc), 1)
     return report
 
 
@@ -152,11 +152,20 @@ def crawl(
     report_file: Annotated[Path | None, typer.Option(
         "--report", help="also write the run's summary as JSON to this file")] = None,
 ) -> None:
-    """Crawl every target, classify each page and ad unit, and index the hits.
+    """Crawl every target, classify each page and ad unit, and index the hits; then record the
+    run and its change report (`jinjian runs`), take up pending tips and re-check the sites
+    marked taken_down.
 
     A crawl that was killed or interrupted resumes when it is started again with the same
-    targets and store."""
+    targets and store. Exit status: 0 success; 3 partial (some targets failed, reported); 4
+    failure (every target failed); 130 interrupted; 1 could not run (another crawl into the
+    store is running, or the store cannot be reached); 2 bad input."""
+    from crawlers.warc import default_warc_dir
+    from indexer import StoreError
+    from jinjian.cli_runs import nightly_limits_or_fail, open_store_for_run
+    from jinjian.runs import EXIT_CODES, new_run_id, record_run
     from jinjian.targets import TargetsError, load_targets
+    from jinjian.tips import plan_tips
 
     try:
         parsed = load_targets(targets)
@@ -164,23 +173,36 @@ def crawl(
         fail(str(exc))
     if report_file is not None and not report_file.parent.is_dir():
         fail(f"--report {report_file}: no such folder {report_file.parent}")
+    limits = nightly_limits_or_fail()
     shots = screenshot_settings(parsed.allow_private_addresses)
     _check_lists()
     _check_model()
     location = store_location(store)
     check_filters_or_fail(location)
-    with open_store_or_fail(location, create=True) as opened:
-        pass
-    report = _crawl_with_progress(parsed, location, polite=not parsed.allow_private_addresses)
+    run_id = new_run_id()
+    with open_store_for_run(location) as opened:
+        plan = plan_tips(opened, parsed)
+    report = _crawl_with_progress(plan.targets, location,
+                                  polite=not parsed.allow_private_addresses)
     with open_store_or_fail(location, create=True) as opened:
         _print_run(report, opened)
     screenshot_hits(location, report.started, shots)
+    with open_store_or_fail(location, create=True) as opened:
+        try:
+            run = record_run(opened, report, run_id=run_id, targets_file=targets,
+                             targets=parsed, plan=plan, warc_dir=default_warc_dir(location),
+                             webhook_url=settings().webhook_url, limits=limits, say=err.print)
+        except StoreError as exc:
+            fail(f"the crawl ran (log {report.log_file}) but its run record could not be "
+                 f"kept: {exc}", 1)
     if report_file is not None:
         try:
-            report_file.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=1),
-                                   encoding="utf-8")
+            report_file.write_text(json.dumps({**report.to_json(), "run": run.id,
+                                               "exit_state": run.exit_state},
+                                              ensure_ascii=False, indent=1), encoding="utf-8")
         except OSError as exc:
             fail(f"--report {report_file}: cannot write ({exc.strerror})")
+    raise typer.Exit(EXIT_CODES[run.exit_state])
 
 
 @app.command()
@@ -398,10 +420,12 @@ def _register_subcommands() -> None:
     from jinjian.cli_evidence import evidence_app
     from jinjian.cli_index import index_app
     from jinjian.cli_model import model_app
+    from jinjian.cli_runs import add_nightly_commands
     from jinjian.cli_screen import add_screen_commands
 
     add_screen_commands(screen_app)
     add_apps_command(app)
+    add_nightly_commands(app)
     app.add_typer(model_app, name="model")
     app.add_typer(index_app, name="index")
     app.add_typer(rules_app, name="rules")

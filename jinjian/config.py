@@ -37,6 +37,8 @@ class Settings:
     # `jinjian model train` (make does it); "off" classifies with the rules alone. nlp/ reads
     # the same variable.
     model: str = field(default_factory=lambda: os.environ.get("JINJIAN_MODEL", ""))
+    # where `jinjian crawl` POSTs each run's JSON summary (jinjian/monitors.py); "" posts nothing
+    webhook_url: str = field(default_factory=lambda: os.environ.get("JINJIAN_WEBHOOK_URL", ""))
 
 
 def settings() -> Settings:

@@ -83,7 +83,7 @@ class CrawlReport:
 
 
 class CrawlBusy(Exception):
-    """Another crawl of the same targets into the same store is running."""
+    """Another crawl into the same store is running."""
 
 
 def _stamp() -> str:
@@ -105,6 +105,14 @@ def journal_path(targets: TargetsFile, store: str) -> Path:
                         for t in targets.targets]}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return state_dir(store) / f"journal-{digest}.jsonl"
+
+
+_HELD_LOCKS: list[Any] = []  # the open lock files of this process (closing one releases it)
+
+
+def lock_path(store: str) -> Path:
+    """The lock a crawl into ``store`` holds until its process ends."""
+    return state_dir(store) / "crawl.lock"
 
 
 def _resume_plan(path: Path, store: str) -> tuple[str, dict[str, Any]] | None:
@@ -131,7 +139,8 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     """Crawl every target (one spider per kind, all in one Scrapy process), classify, index.
 
     A Scrapy reactor cannot be restarted: call this once per process. Raises CrawlBusy when
-    another process crawls the same targets into the same store (cron runs that overlap).
+    another process crawls into the same store (cron runs that overlap); the lock is held until
+    this process ends, so the run's records, tips and re-checks are done under it too.
     """
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
@@ -145,13 +154,15 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     log_file = log_dir / f"crawl-{started.replace(':', '')}.log"
     journal = journal_path(targets, store)
     journal.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(journal.with_suffix(".lock"), "w")  # noqa: SIM115 - held until the process ends
+    # one run per store, whatever its targets file: two runs into one store would each report
+    # the other's hits as theirs and take up the same tips and re-checks
+    lock = open(lock_path(store), "w")  # noqa: SIM115 - held until the process ends
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel if killed
     except BlockingIOError:
         lock.close()
-        raise CrawlBusy(f"another crawl of these targets into {store} is running "
-                        f"(lock {lock.name})") from None
+        raise CrawlBusy(f"another crawl into {store} is running (lock {lock.name})") from None
+    _HELD_LOCKS.append(lock)
     resume = _resume_plan(journal, store)
     if resume is None:
         journal.unlink(missing_ok=True)
@@ -207,7 +218,6 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     report.interrupted = reasons != {"finished"}
     if not report.interrupted:
         journal.unlink(missing_ok=True)
-    lock.close()
     for crawler in crawlers:
         spider = crawler.spider
         for t in spider.targets:

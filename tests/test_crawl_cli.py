@@ -22,13 +22,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_site_that_fails_is_reported_and_the_run_still_succeeds(tmp_path, cli):
+def test_a_site_that_fails_is_reported_and_a_run_where_every_site_failed_exits_4(tmp_path, cli):
     port = free_port()  # nothing listens there
     targets = tmp_path / "t.yaml"
     targets.write_text(f"allow_private_addresses: true\ntargets:\n"
                        f"  - url: http://127.0.0.1:{port}/\n    kind: portal\n    render: never\n")
     result = cli("crawl", "--targets", str(targets), "--store", str(tmp_path / "s"), timeout=120)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 4, result.stderr  # failure: nothing fetched (see jinjian/runs.py)
+    assert ": failure:" in result.stderr
     assert f"site failed: http://127.0.0.1:{port}/" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -111,23 +112,22 @@ def test_crawl_report_to_a_missing_folder_is_refused_before_crawling(tmp_path, c
     assert not store.exists()
 
 
-def test_a_second_crawl_of_the_same_targets_and_store_is_refused(tmp_path, cli):
+def test_a_second_crawl_into_the_same_store_is_refused_whatever_its_targets(tmp_path, cli):
     import fcntl
 
-    from jinjian.crawl import journal_path
-    from jinjian.targets import load_targets
+    from jinjian.crawl import lock_path
 
     targets = tmp_path / "t.yaml"
     targets.write_text(f"allow_private_addresses: true\ntargets:\n"
                        f"  - url: http://127.0.0.1:{free_port()}/\n    kind: portal\n")
     store = tmp_path / "s"
-    lock = journal_path(load_targets(targets), str(store)).with_suffix(".lock")
+    lock = lock_path(str(store))
     lock.parent.mkdir(parents=True)
-    with open(lock, "w") as held:  # what a running crawl holds
+    with open(lock, "w") as held:  # what a running crawl of another targets file holds
         fcntl.flock(held, fcntl.LOCK_EX)
         result = cli("crawl", "--targets", str(targets), "--store", str(store), timeout=120)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "another crawl of these targets" in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr  # could not run
+    assert f"another crawl into {store} is running" in result.stderr
 
 
 def test_the_browser_loads_nothing_from_private_addresses():

@@ -642,3 +642,62 @@ def test_screenshot_evidence_is_recorded_kept_and_copied(store_space, tmp_path):
     for s in (copy, back):
         assert s.document(P1.id).extra["screenshot"] == SHOT
         assert s.document(A1.id).extra["screenshot"] == missing
+
+
+def test_runs_tips_and_rechecks_are_kept_listed_and_copied(store_space, tmp_path):
+    from indexer.nightly import NightlyRecord, Recheck, RunRecord, Tip
+
+    location = store_space.location()
+    store = load(store_space.open(location))
+    first = RunRecord(id="r1", targets_file="/etc/t.yaml", targets_sha256="ab" * 32,
+                      started="2026-12-01T02:00:00Z", finished="2026-12-01T03:00:00Z",
+                      exit_state="success", stats={"pages": 5},
+                      new_hits=[{"id": H(P1, 2), "site": "a.cn", "category": 2, "url": P1.url}])
+    second = RunRecord(id="r2", targets_file="/etc/t.yaml", targets_sha256="ab" * 32,
+                       started="2026-12-02T02:00:00+08:00", finished="2026-12-02T03:00:00Z",
+                       exit_state="partial",
+                       failed_sites=[{"site": "b.cn", "url": "http://news.b.cn/",
+                                      "errors": ["<script>alert(1)</script>"]}])
+    store.put_run(first)
+    store.put_run(second)
+    # newest first; the time is normalised to UTC, so order is time order across offsets
+    assert [r.id for r in store.runs()] == ["r2", "r1"]
+    assert [r.id for r in store.runs(limit=1)] == ["r2"]
+    assert store.run("r1").new_hits[0]["id"] == H(P1, 2)
+    assert store.run("r2").failed_sites[0]["errors"] == ["<script>alert(1)</script>"]
+    assert store.run("nope") is None
+    tip = Tip(id="t1", url="http://p2p.a.cn/x", source="12315", added="2026-12-01T01:00:00Z",
+              site="a.cn", note="群众来信")
+    store.put_tip(tip)
+    store.put_tip(Tip(id="t2", url="http://z.cn/", source="web", added="2026-12-01T01:30:00Z",
+                      site="z.cn"))
+    assert [t.id for t in store.tips()] == ["t2", "t1"]
+    tip.status, tip.hit_ids = "crawled", [H(P1, 2)]
+    store.put_tip(tip)  # the same key replaces the record
+    assert [t.id for t in store.tips("pending")] == ["t2"]
+    assert store.tips("crawled")[0].hit_ids == [H(P1, 2)]
+    store.put_recheck(Recheck(id="c1", site="a.cn", at="2026-12-03T00:00:00Z",
+                              outcome="still_online", reason="HTTP 200",
+                              fetches=[{"url": P1.url, "status": 200}]))
+    store.put_recheck(Recheck(id="c2", site="e.cn", at="2026-12-03T00:01:00Z", outcome="closed",
+                              reason="HTTP 410"))
+    assert [c.id for c in store.rechecks()] == ["c2", "c1"]
+    assert [c.outcome for c in store.rechecks("a.cn")] == ["still_online"]
+    with pytest.raises(QueryError, match="record kind"):
+        store.put_record(NightlyRecord("cake", "k", "2026-12-01T00:00:00Z", {}))
+    store.close()
+    again = store_space.open(location, create=False)
+    assert [r.id for r in again.runs()] == ["r2", "r1"]
+
+    def records(s):
+        return [r.to_json() for r in s.export_records()]
+
+    copy = open_store(tmp_path / "copy")
+    store_space.opened.append(copy)
+    report = copy_store(again, copy)
+    assert report.records == 6
+    back = store_space.open()
+    copy_store(copy, back)
+    for s in (copy, back):
+        assert records(s) == records(again)
+        assert [r.to_json() for r in s.runs()] == [r.to_json() for r in again.runs()]
