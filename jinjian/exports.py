@@ -18,8 +18,10 @@ and ``summary.txt`` (in Chinese: the suggested agencies, categories, evidence se
 basis). Plain text, not Markdown: crawled strings in it are never rendered as HTML.
 :func:`verify_package` re-checks it offline.
 
-Briefing (:func:`write_briefing`): one self-contained HTML file, no network, inline SVG charts,
-every string escaped by jinja2's autoescape.
+Briefing (:func:`write_briefing`): one self-contained HTML file, no network, inline SVG charts
+(matplotlib is not installed here), every string escaped by jinja2's autoescape; or that page
+printed to PDF by the Debian Chromium already used for rendering (no new library: weasyprint is
+not installed and would need pango).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from rules.categories import CATEGORIES
 from rules.regions import RegionError, category_wording
 
 __all__ = ["ExportError", "TAKEDOWN_COLUMNS", "takedown_entries", "write_takedown",
-           "write_referral", "verify_package", "write_briefing", "MANIFEST"]
+           "write_referral", "verify_package", "write_briefing", "briefing_data", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 PACKAGE_FORMAT = "jinjian-referral/1"
