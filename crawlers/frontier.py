@@ -62,6 +62,8 @@ from scrapy.exceptions import DontCloseSpider, ScrapyDeprecationWarning
 from scrapy_redis.queue import PriorityQueue
 from twisted.internet import task
 
+from crawlers.incremental import store_pipeline
+
 logger = logging.getLogger(__name__)
 # scrapy-redis 0.9 still passes ``spider=`` to the stats collector: noise in every worker's log
 warnings.filterwarnings("ignore", category=ScrapyDeprecationWarning, module="scrapy_redis")
@@ -344,15 +346,6 @@ class FrontierExtension:
     def queue(self) -> LeasedQueue | None:
         return _QUEUES.get(id(self.spider))
 
-    def _store_pipeline(self) -> Any:
-        from crawlers.pipelines import StorePipeline
-
-        scraper = getattr(self.crawler.engine, "scraper", None)
-        for pipe in getattr(getattr(scraper, "itemproc", None), "middlewares", ()):
-            if isinstance(pipe, StorePipeline):
-                return pipe
-        return None
-
     def opened(self, spider: Spider) -> None:
         self.spider = spider
         self.loop = task.LoopingCall(self.beat)
@@ -389,7 +382,7 @@ class FrontierExtension:
             slot.nextcall.schedule()
 
     def _settle(self, queue: LeasedQueue) -> None:
-        pipeline = self._store_pipeline()
+        pipeline = store_pipeline(self.crawler)
         flushes = pipeline.flushes if pipeline is not None else 0
         slot = getattr(self.crawler.engine, "_slot", None)
         if slot is None:
@@ -399,7 +392,8 @@ class FrontierExtension:
             if lease not in self.done and request not in inprogress:
                 self.done[lease] = flushes
         ready = [lease for lease, at in self.done.items()
-                 if pipeline is None or flushes > at or not pipeline.buffer]
+                 if pipeline is None or flushes > at
+                 or not (pipeline.buffer or pipeline.touches)]
         for lease in ready:
             del self.done[lease]
         queue.ack(ready)
@@ -408,7 +402,7 @@ class FrontierExtension:
         queue = self.queue
         if queue is None:
             return
-        pipeline = self._store_pipeline()
+        pipeline = store_pipeline(self.crawler)
         if pipeline is not None:
             pipeline.flush()  # what this worker fetched is stored: its leases can go back
         self._settle(queue)
