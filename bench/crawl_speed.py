@@ -405,6 +405,10 @@ def main() -> None:
                         help="the servers wait this long before each answer (0: loopback speed, "
                         "the benchmark; 100-300 is what real sites take)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="only the full crawl (bench/nightly_projection.py)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the figures of the full crawl to this file")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     if args.pages < 10:
@@ -426,17 +430,18 @@ def main() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("JINJIAN_STORE", None)
 
-    bare_out = work / "bare.json"
-    bare, bare_wall, bare_cpu, bare_mem = run_measured(
-        [sys.executable, __file__, "bare", url, str(bare_out), str(work / "bare.log")],
-        env, args.timeout)
-    if bare.returncode != 0:
-        sys.exit(f"bare crawl failed:\n{bare.stderr[-3000:]}")
-    b = json.loads(bare_out.read_text(encoding="utf-8"))
+    if not args.no_bare:
+        bare_out = work / "bare.json"
+        bare, bare_wall, bare_cpu, bare_mem = run_measured(
+            [sys.executable, __file__, "bare", url, str(bare_out), str(work / "bare.log")],
+            env, args.timeout)
+        if bare.returncode != 0:
+            sys.exit(f"bare crawl failed:\n{bare.stderr[-3000:]}")
+        b = json.loads(bare_out.read_text(encoding="utf-8"))
 
     targets = work / "targets.yaml"
     targets.write_text(f"allow_private_addresses: true\ntargets:\n  - url: {url}\n"
-                       f"    kind: portal\n    render: {args.render}\n    max_pages: {n_pages * 100}\n"
+                       f"    kind: portal\n    render: {args.render}\n    max_pages: {n_pages * 2}\n"
                        f"    max_depth: 5\n", encoding="utf-8")
     store = work / "store"
     cmd = [sys.executable]
@@ -451,6 +456,21 @@ def main() -> None:
     f = full_results(store, site)
     web.shutdown()
     ads.shutdown()
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "pages": f["pages"], "rendered": f["rendered"], "crawl_seconds": f["elapsed"],
+            "wall_seconds": full_wall, "cpu_seconds": full_cpu, "peak_pss_mb": full_mem / 1024,
+            "load_before": load_before, "load_after": os.getloadavg()[0]}), encoding="utf-8")
+    if args.no_bare:
+        print(f"full jinjian crawl: {f['pages']} pages in {f['elapsed']:.1f} s "
+              f"({f['pages'] / max(f['elapsed'], 1e-9):.1f} pages/s), {full_cpu:.1f} CPU s "
+              f"({full_cpu / max(f['pages'], 1) * 1000:.1f} ms a page), peak PSS "
+              f"{full_mem / 1024:.0f} MB; rendered {f['rendered']}")
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+        return
 
     rows = [("bare Scrapy (follow links)", b["pages"], b["elapsed"], bare_wall, bare_cpu,
              bare_mem),

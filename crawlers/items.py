@@ -30,6 +30,9 @@ class PageItem:
     # what the target's kind reads from the page (crawlers.structured): P2P page role, products
     # and claims; an app listing; search results. {} for other kinds and landing pages
     fields: dict[str, Any] = field(default_factory=dict)
+    # what the next crawl needs to check the page and go on from it unchanged
+    # (crawlers.incremental.revisit_record): {"http": validators, "revisit": links, frames …}
+    revisit: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -106,6 +106,8 @@ class StorePipeline:
         self.reconnect_every = reconnect_every
         self.buffer: list[tuple[Document, dict, str]] = []
         self._last_attempt = float("-inf")
+        self.flushes = 0
+        self.touches: dict[str, list[str]] = {}  # seen at → ids of documents seen unchanged
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -156,7 +158,34 @@ class StorePipeline:
         if report.rejected:
             self.crawler.stats.inc_value("jinjian/store/rejected", len(report.rejected))
 
-    def _flush(self) -> None:
+    def touch(self, doc_ids: list[str], seen_at: str) -> None:
+        """Documents seen again unchanged (crawlers.incremental): their last seen moves with
+        the next flush."""
+        self.touches.setdefault(seen_at, []).extend(doc_ids)
+        if len(self.buffer) + sum(map(len, self.touches.values())) >= self.batch_size:
+            self.flush()
+
+    def _touch(self) -> None:
+        while self.touches and self.store is not None:
+            seen_at, ids = next(iter(self.touches.items()))
+            try:
+                self.store.touch(ids, seen_at)
+            except StoreUnavailable as exc:
+                self._lose(exc)  # kept: moved at the next flush that reaches the store
+                return
+            self.crawler.stats.inc_value("jinjian/store/touched", len(ids))
+            del self.touches[seen_at]
+
+    def flush(self) -> None:
+        """Write the buffered items now (or spool them while the store is away), and move the
+        last seen of the documents seen unchanged."""
+        if not self.buffer and not self.touches:
+            return
+        self.flushes += 1  # a --frontier worker returns its leases after a flush
+        self._write_buffer()
+        self._touch()
+
+    def _write_buffer(self) -> None:
         if not self.buffer:
             return
         items, self.buffer = self.buffer, []
@@ -183,11 +212,15 @@ class StorePipeline:
             self._replay()
 
     def close_spider(self, spider: Spider | None = None) -> None:
-        self._flush()
+        self.flush()
         if self.store is None:
             self._connect()
         if self.store is not None:
             self._replay()
+        self._touch()
+        if self.touches:
+            logger.warning("the store did not answer: the last seen of %d unchanged documents "
+                           "did not move", sum(map(len, self.touches.values())))
         pending = self.spool.pending()
         self.crawler.stats.set_value("jinjian/store/pending", pending)
         if pending:
@@ -209,6 +242,7 @@ class StorePipeline:
                 extra={"rendered": item.rendered, "render_reason": item.render_reason,
                        "encoding": item.encoding, "companies": item.companies,
                        "target_url": item.target_url, "landing": item.landing,
+                       **item.revisit,
                        **({"fields": item.fields} if item.fields else {}),
                        **({"operator": item.fields["operator"]}
                           if item.fields.get("operator") else {})},
@@ -229,5 +263,5 @@ class StorePipeline:
         if hits:
             self.crawler.stats.inc_value("jinjian/hits", hits)
         if len(self.buffer) >= self.batch_size:
-            self._flush()
+            self.flush()
         return item

@@ -70,6 +70,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.PrivateAddressGuard": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.BackoffRetryMiddleware": 550,
+    # conditional requests for known pages; sees the body as the WARC recorder does
+    "crawlers.incremental.ConditionalRequestMiddleware": 900,
     # next to the downloader: records each response as it came, before decompression/redirects
     "crawlers.warc.WarcMiddleware": 950,
 }
@@ -88,6 +90,8 @@ JINJIAN_MAX_LANDING_PAGES_PER_TARGET = 100
 # crawl-trap guard: at most this many links of one URL pattern followed in a row, below the
 # DEPTH_LIMIT ceiling (crawlers/traps.py, SiteSpider._follow)
 JINJIAN_MAX_PAGES_PER_URL_PATTERN = int(os.environ.get("JINJIAN_MAX_PAGES_PER_URL_PATTERN", "10"))
+# incremental fetching (crawlers/incremental.py): off fetches and indexes every page in full
+JINJIAN_INCREMENTAL = os.environ.get("JINJIAN_INCREMENTAL", "1") not in ("0", "false", "off")
 # the crawl journal that lets a killed crawl resume (crawlers/journal.py); `jinjian crawl` sets it
 JINJIAN_JOURNAL = ""
 # WARC evidence (crawlers/warc.py): folder (default STORE/warc) and rotation size

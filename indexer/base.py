@@ -607,6 +607,16 @@ class Store(ABC):
     def _write_prepared(self, items: list[PreparedWrite]) -> WriteReport:
         """Write validated items."""
 
+    @abstractmethod
+    def touch(self, doc_ids: Sequence[str], seen_at: str) -> int:
+        """A crawl saw these documents again, unchanged (a 304, or the same body): move their
+        last seen (and their latest version's) to ``seen_at``, and that of the hits they had
+        when last seen (a hit no longer in the document's verdict by then stays as it is), and
+        their sites'. Nothing else changes: no text, no verdict, no review state. Ids not in the
+        store and documents already seen at or after ``seen_at`` are left alone. Returns how
+        many documents moved. A bad ``seen_at`` raises ``QueryError``.
+        """
+
     # --- reading ---------------------------------------------------------------------------
 
     @abstractmethod

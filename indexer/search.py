@@ -668,6 +668,60 @@ class SearchStore(Store):
         report.written += sum(1 for p in items if p.doc.id not in retry and p.doc.id not in refused)
         return [p for p in items if p.doc.id in retry]
 
+    def touch(self, doc_ids: Sequence[str], seen_at: str) -> int:
+        seen = normalise_time(seen_at)
+        before: dict[str, str] = {}  # document → its last seen before this touch
+        todo = list(dict.fromkeys(doc_ids))
+        for _ in range(5):
+            if not todo:
+                return len(before)
+            todo = self._touch_round(todo, seen, before)
+        raise StoreError(f"{self.location}: {len(todo)} documents kept changing while their "
+                         "last seen moved; touch them again")
+
+    def _touch_round(self, ids: list[str], seen: str, before: dict[str, str]) -> list[str]:
+        """One read-and-update round of ``touch``; the documents to try again (conflicts)."""
+        got = self._mget("documents", ids)
+        for d, g in got.items():
+            if d not in before and g.source["last_seen"] < seen:
+                before[d] = g.source["last_seen"]
+        docs = {d: g for d, g in got.items() if d in before}
+        hits = self._mget("hits", [hit_id(d, c) for d in docs for c in range(1, 10)])
+        sites = self._mget("sites", list({g.source["site"] for g in docs.values()}))
+        actions: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        owner: list[list[str]] = []
+        for d, g in docs.items():
+            if g.source["last_seen"] >= seen:
+                continue  # moved in an earlier round
+            versions = list(g.source.get("versions") or [])
+            if versions:
+                versions[-1] = {**versions[-1], "last_seen": seen}
+            actions.append(({"update": {"_index": self.alias["documents"], "_id": d, **g.cas()}},
+                            {"doc": {"last_seen": seen, "versions": versions,
+                                     "updated_ms": _ms()}}))
+            owner.append([d])
+        for key, h in hits.items():
+            if h.source["last_seen"] == before[h.source["doc_id"]]:
+                actions.append(({"update": {"_index": self.alias["hits"], "_id": key,
+                                            **h.cas()}},
+                                {"doc": {"last_seen": seen, "updated_ms": _ms()}}))
+                owner.append([h.source["doc_id"]])
+        for name, g in sites.items():
+            if g.source.get("last_seen", "") < seen:
+                actions.append(({"update": {"_index": self.alias["sites"], "_id": name,
+                                            **g.cas()}},
+                                {"doc": {"last_seen": seen, "updated_ms": _ms()}}))
+                owner.append([d for d, dg in docs.items() if dg.source["site"] == name])
+        retry: set[str] = set()
+        for (status, error), docs_of in zip(self._bulk(actions, WriteReport()) if actions else [],
+                                            owner, strict=True):
+            if status in (409, 404):
+                retry.update(docs_of)
+            elif status >= 300:
+                raise StoreError(f"{self.location}: touch of {docs_of[0] if docs_of else '?'}: "
+                                 f"{status} {_reason({'error': error})}")
+        return sorted(retry)
+
     # --- reading ---------------------------------------------------------------------------
 
     def _query(self, query: HitQuery) -> dict[str, Any]:

@@ -536,6 +536,29 @@ class SQLiteStore(Store):
                 c.execute("RELEASE one_document")
         return report
 
+    def touch(self, doc_ids: Sequence[str], seen_at: str) -> int:
+        seen = normalise_time(seen_at)
+        ids = list(dict.fromkeys(doc_ids))
+        moved = 0
+        with self._transaction() as c:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = c.execute(f"SELECT id, site, last_seen FROM documents WHERE id IN ({marks}) "
+                                 "AND last_seen < ?", (*chunk, seen)).fetchall()
+                for row in rows:
+                    c.execute("UPDATE hits SET last_seen = ? WHERE doc_id = ? AND last_seen = ?",
+                              (seen, row["id"], row["last_seen"]))
+                    c.execute("UPDATE document_versions SET last_seen = ? WHERE doc_id = ? AND "
+                              "n = (SELECT MAX(n) FROM document_versions WHERE doc_id = ?)",
+                              (seen, row["id"], row["id"]))
+                    c.execute("UPDATE documents SET last_seen = ? WHERE id = ?", (seen, row["id"]))
+                for site in {row["site"] for row in rows}:
+                    c.execute("UPDATE sites SET last_seen = ? WHERE site = ? AND last_seen < ?",
+                              (seen, site, seen))
+                moved += len(rows)
+        return moved
+
     # --- reading ---------------------------------------------------------------------------
 
     RARE_TEXT = 3000  # at most this many matching documents: start from them

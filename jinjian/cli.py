@@ -56,7 +56,8 @@ def _check_model() -> None:
 
 # --- crawl / demo -----------------------------------------------------------------------------
 
-def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
+def _crawl_with_progress(targets: Any, store: str, *, polite: bool,
+                         frontier: str | None = None) -> Any:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from crawlers.items import PageItem
@@ -81,7 +82,7 @@ def _crawl_with_progress(targets: Any, store: str, *, polite: bool) -> Any:
 
         try:
             report = run_crawl(targets, store, log_dir=log_dir(store), polite=polite,
-                               on_item=on_item)
+                               on_item=on_item, frontier=frontier)
         except CrawlBusy as exc:
             fail(str(exc), 1)
     return report
@@ -134,6 +135,8 @@ def _site_line(site: Any) -> str:
     """One target of the run on one line: counts, errors by kind, why it was cut short."""
     line = (f"site {site.site} ({site.kind}) {site.url}: {site.pages} pages, {site.ads} ad "
             f"units, {site.hits} hits, {site.error_count} errors")
+    if site.unchanged or site.changed:
+        line += f"; {site.new} new, {site.changed} changed, {site.unchanged} unchanged"
     if site.error_kinds:
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(site.error_kinds.items(),
                                                                key=lambda kv: (-kv[1], kv[0])))
@@ -151,6 +154,9 @@ def crawl(
     store: StoreOpt = None,
     report_file: Annotated[Path | None, typer.Option(
         "--report", help="also write the run's summary as JSON to this file")] = None,
+    frontier: Annotated[str | None, typer.Option(
+        "--frontier", help="redis://HOST:PORT/DB: be one of several crawler processes sharing "
+        "this Redis frontier (start each with the same targets and store)")] = None,
 ) -> None:
     """Crawl every target, classify each page and ad unit, and index the hits; then record the
     run and its change report (`jinjian runs`), take up pending tips and re-check the sites
@@ -171,6 +177,13 @@ def crawl(
         parsed = load_targets(targets)
     except TargetsError as exc:
         fail(str(exc))
+    if frontier is not None:
+        from crawlers.frontier import FrontierError, check_url, connect
+
+        try:
+            connect(check_url(frontier)).close()
+        except FrontierError as exc:
+            fail(str(exc))
     if report_file is not None and not report_file.parent.is_dir():
         fail(f"--report {report_file}: no such folder {report_file.parent}")
     limits = nightly_limits_or_fail()
@@ -183,7 +196,7 @@ def crawl(
     with open_store_for_run(location) as opened:
         plan = plan_tips(opened, parsed)
     report = _crawl_with_progress(plan.targets, location,
-                                  polite=not parsed.allow_private_addresses)
+                                  polite=not parsed.allow_private_addresses, frontier=frontier)
     with open_store_or_fail(location, create=True) as opened:
         _print_run(report, opened)
     screenshot_hits(location, report.started, shots)

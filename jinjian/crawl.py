@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,11 @@ class SiteResult:
     error_kinds: dict[str, int] = field(default_factory=dict)  # every error, counted by kind
     cut_short: list[str] = field(default_factory=list)  # e.g. "page budget 200 reached"
     robots_ignored: str = ""  # the stated reason, when the target does not obey robots.txt
+    # incremental fetching (crawlers/incremental.py): its pages not in the store before, in
+    # it and fetched again changed, and unchanged (a 304 or the same body: only last seen moved)
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
 
     @property
     def failed(self) -> bool:
@@ -135,13 +141,17 @@ def _resume_plan(path: Path, store: str) -> tuple[str, dict[str, Any]] | None:
 
 
 def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool = True,
-              on_item: Callable[[Any], None] | None = None) -> CrawlReport:
+              on_item: Callable[[Any], None] | None = None,
+              frontier: str | None = None) -> CrawlReport:
     """Crawl every target (one spider per kind, all in one Scrapy process), classify, index.
 
     A Scrapy reactor cannot be restarted: call this once per process. Raises CrawlBusy when
     another process crawls into the same store (cron runs that overlap); the lock is held until
     this process ends, so the run's records, tips and re-checks are done under it too.
+    With ``frontier`` (``redis://HOST:PORT/DB``) this process is one worker of a run shared on
+    Redis (crawlers/frontier.py): no lock and no journal then, Redis holds the run's state.
     """
+
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
@@ -154,24 +164,32 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     log_file = log_dir / f"crawl-{started.replace(':', '')}.log"
     journal = journal_path(targets, store)
     journal.parent.mkdir(parents=True, exist_ok=True)
-    # one run per store, whatever its targets file: two runs into one store would each report
-    # the other's hits as theirs and take up the same tips and re-checks
-    lock = open(lock_path(store), "w")  # noqa: SIM115 - held until the process ends
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel if killed
-    except BlockingIOError:
-        lock.close()
-        raise CrawlBusy(f"another crawl into {store} is running (lock {lock.name})") from None
-    _HELD_LOCKS.append(lock)
-    resume = _resume_plan(journal, store)
-    if resume is None:
+    run = None
+    if frontier is None:
+        # one run per store, whatever its targets file: two runs into one store would each
+        # report the other's hits as theirs and take up the same tips and re-checks
+        lock = open(lock_path(store), "w")  # noqa: SIM115 - held until the process ends
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel if killed
+        except BlockingIOError:
+            lock.close()
+            raise CrawlBusy(f"another crawl into {store} is running (lock {lock.name})") from None
+        _HELD_LOCKS.append(lock)
+        resume = _resume_plan(journal, store)
+    else:  # a worker of a run on Redis: the run's state is there, workers run side by side
+        from crawlers.frontier import join_run
+
+        run = join_run(frontier, hashlib.sha256(f"{journal.stem} {store}".encode()).hexdigest()[:16])
+        resume, started = None, run.started
+        log_file = log_dir / f"crawl-{_stamp().replace(':', '')}-{os.getpid()}.log"
+    plans: dict[str, Any] = {}
+    if resume is not None:
+        started, plans = resume
+    elif run is None:
         journal.unlink(missing_ok=True)
         header = Journal(journal)
         header.write(run=started)
         header.close()
-        plans: dict[str, Any] = {}
-    else:
-        started, plans = resume
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     overrides: dict[str, Any] = {
@@ -180,7 +198,8 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         "LOG_FILE": str(log_file),
         "LOG_FILE_APPEND": False,
         "LOG_INSTALL_ROOT_HANDLER": True,
-        "JINJIAN_JOURNAL": str(journal),
+        "JINJIAN_JOURNAL": str(journal) if run is None else "",
+        **(run.settings() if run is not None else {}),
     }
     if targets.allow_private_addresses:
         overrides["PLAYWRIGHT_ABORT_REQUEST"] = None
@@ -216,7 +235,11 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
                                              for p in plans.values()))
     reasons = {crawler.stats.get_value("finish_reason") for crawler in crawlers}
     report.interrupted = reasons != {"finished"}
-    if not report.interrupted:
+    if run is not None:
+        if not report.interrupted:
+            run.finish([crawler.spidercls.name for crawler in crawlers])
+        report.journal = ""
+    elif not report.interrupted:
         journal.unlink(missing_ok=True)
     for crawler in crawlers:
         spider = crawler.spider
@@ -226,6 +249,8 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
                 rendered=t.rendered, landings=t.landings, errors=list(t.errors), hits=t.hits,
                 error_kinds=dict(t.error_kinds), cut_short=list(t.cut_short),
                 robots_ignored=t.robots_reason if t.robots == "ignore" else "",
+                **{state: crawler.stats.get_value(f"jinjian/incremental/{state}/{t.url}", 0)
+                   for state in ("new", "changed", "unchanged")},
             ))
         for key, value in (crawler.stats.get_stats() or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):

@@ -122,6 +122,38 @@ def test_writing_the_same_crawl_twice_changes_nothing(store_space):
         ("2026-12-01T08:00:00Z", "2026-12-05T00:00:00Z")]
 
 
+def test_touching_unchanged_documents_moves_only_their_last_seen(store_space):
+    """An incremental crawl's 304: the page, its ad units, the hits they had and their site are
+    seen again; text, scores, review status and the hits the page no longer had stay."""
+    store = load(store_space.open())
+    # by the second crawl P1 no longer showed category 5: that hit must not come back to life
+    store.write_document(P1, verdict(2, score=0.95), "2026-12-02T08:00:00Z")
+    store.transition(H(P1, 2), "confirmed", user="wang")
+    before = {h.id: h for h in store.hits()}
+    moved = store.touch([P1.id, A1.id, P4.id, "no-such-document"], "2026-12-07T03:00:00Z")
+    assert moved == 3
+    after = {h.id: h for h in store.hits()}
+    assert after[H(P1, 2)].last_seen == after[H(A1, 9)].last_seen == "2026-12-07T03:00:00Z"
+    assert after[H(P1, 5)].last_seen == "2026-12-01T08:00:00Z"  # gone by the last crawl
+    assert after[H(P2, 5)] == before[H(P2, 5)]  # not touched
+    assert after[H(P1, 2)].first_seen == "2026-12-01T08:00:00Z"
+    assert (after[H(P1, 2)].status, after[H(P1, 2)].score) == ("confirmed", 0.95)
+    record = store.document_record(P1.id)
+    assert (record.first_seen, record.last_seen) == ("2026-12-01T08:00:00Z",
+                                                       "2026-12-07T03:00:00Z")
+    assert [v.last_seen for v in record.versions] == ["2026-12-07T03:00:00Z"]
+    assert record.doc.text == P1.text
+    assert store.document_record(P4.id).last_seen == "2026-12-07T03:00:00Z"
+    assert {s.site: s.last_seen for s in store.sites()}["b.cn"] == "2026-12-07T03:00:00Z"
+    # the same touch again, or an older one, changes nothing
+    snap = snapshot(store)
+    assert store.touch([P1.id, A1.id], "2026-12-07T03:00:00Z") == 0
+    assert store.touch([P1.id], "2026-12-03T00:00:00Z") == 0
+    assert snapshot(store) == snap
+    with pytest.raises(QueryError):
+        store.touch([P1.id], "yesterday")
+
+
 def test_a_changed_page_gets_a_new_version_and_new_text(store_space):
     store = load(store_space.open())
     changed = replace(P1, text="本平台现已合规经营，年化收益以合同为准", content_hash="h-new")

@@ -27,6 +27,8 @@ from crawlers.extract import (
     parse_html,
 )
 from crawlers.filters import filters_for
+from crawlers.frontier import SharedBudgets, mark_seeded, shared_budgets, take_seed
+from crawlers.incremental import revisit, revisit_record
 from crawlers.items import AdUnitItem, PageItem
 from crawlers.journal import Journal, TargetResume
 from crawlers.middlewares import describe_failure
@@ -130,11 +132,13 @@ class SiteSpider(scrapy.Spider):
             if t.url in self.resume:
                 t.restore(self.resume[t.url])
         self.journal = Journal(None)
+        self.shared: SharedBudgets | None = None  # the budgets of a --frontier run, on Redis
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.journal = Journal(crawler.settings.get("JINJIAN_JOURNAL") or None)
+        spider.shared = shared_budgets(crawler)
         crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(spider._request_dropped, signal=signals.request_dropped)
         return spider
@@ -142,8 +146,11 @@ class SiteSpider(scrapy.Spider):
     # --- requests --------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if not take_seed(self.crawler, self.name):  # another worker of the run seeds it
+            return
         for request in self.start_requests():
             yield request
+        mark_seeded(self.crawler, self.name)
 
     def start_requests(self) -> Iterator[scrapy.Request]:
         for index, target in enumerate(self.targets):
@@ -160,6 +167,8 @@ class SiteSpider(scrapy.Spider):
                 continue
             target.scheduled += 1
             target.queued.add(target.url)
+            if self.shared is not None:
+                self.shared.claim(index, "pages", target.url, target.max_pages)
             self.journal.write(req=target.url, t=target.url, d=0, l=False)
             yield self._page_request(target.url, index, depth=0)
 
@@ -213,6 +222,9 @@ class SiteSpider(scrapy.Spider):
     def parse_page(self, response: Response) -> Iterator[Any]:
         index = response.meta["target"]
         target = self.targets[index]
+        if response.meta.get("jinjian_unchanged") is not None:  # a 304, or the same body
+            yield from revisit(self, response, target, index, now())
+            return
         if not isinstance(response, TextResponse):
             self.logger.info("not a text page, skipped: %s", response.url)
             self.journal.write(skip=response.meta.get("journal_url"), t=target.url)
@@ -221,7 +233,8 @@ class SiteSpider(scrapy.Spider):
         if not rendered:
             # one document per content: "/" and "/index.html" are often the same page
             body_hash = hashlib.sha256(response.body).hexdigest()
-            first = target.bodies.setdefault(body_hash, response.url)
+            first = (target.bodies.setdefault(body_hash, response.url) if self.shared is None
+                     else self.shared.first_url(index, body_hash, response.url))
             if first != response.url:
                 self.crawler.stats.inc_value("jinjian/duplicate_content")
                 self.logger.info("same content as %s, not indexed twice: %s", first, response.url)
@@ -274,6 +287,7 @@ class SiteSpider(scrapy.Spider):
             encoding=encoding or getattr(response, "encoding", ""), rendered=rendered,
             render_reason=response.meta.get("render_reason", ""), icp=page.icp,
             companies=page.companies, outlinks=page.links, landing=landing, warc=ref,
+            revisit=revisit_record(response, page, fields),
         )
         static_units = set(response.meta.get("static_units") or [])
         for unit in page.ad_units:
@@ -317,7 +331,14 @@ class SiteSpider(scrapy.Spider):
             if chain >= limit:
                 self._cut(target, f"URL pattern {pattern} followed {limit} times in a row")
                 continue
+            claim = "ok" if self.shared is None else self.shared.claim(
+                index, "pages", link, target.max_pages)  # the run's budget, for every worker
+            if claim == "full":
+                self._cut(target, f"page budget {target.max_pages} reached")
+                return
             target.queued.add(link)
+            if claim == "seen":  # another worker asked for it
+                continue
             target.scheduled += 1
             yield self._page_request(link, index, depth + 1, pattern_run=chain)
 
@@ -362,7 +383,9 @@ class SiteSpider(scrapy.Spider):
         limit = self.crawler.settings.getint("JINJIAN_MAX_LANDING_PAGES_PER_TARGET")
         if (unit.landing_url and unit.advertiser and unit.advertiser != target.site
                 and len(target.landing_urls) < limit
-                and unit.landing_url not in target.landing_urls):
+                and unit.landing_url not in target.landing_urls
+                and (self.shared is None
+                     or self.shared.claim(index, "landings", unit.landing_url, limit) == "ok")):
             target.landing_urls.add(unit.landing_url)
             yield self._page_request(unit.landing_url, index, depth=0, landing=True)
 

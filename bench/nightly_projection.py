@@ -1,0 +1,108 @@
+"""The nightly crawl projected: peak memory of a 10 k-page crawl, and how long a 100 k-page
+nightly crawl (10 % of its pages needing the browser) takes on this machine, with what memory.
+
+Measured (bench/crawl_speed.py --no-bare, the full `jinjian crawl` pipeline on the generated
+finance portal, of which 10 % of the pages are application shells that `render: auto` sends to
+Chromium; no server latency, no politeness delay): a small crawl and a large one (--pages, 2,000
+and 10,000), each for its pages/s, its CPU seconds per page (the process tree: Python and
+Chromium) and its peak memory (PSS of the process tree, sampled four times a second: RSS without
+counting twice the pages the processes share).
+
+Projected for --target pages (100,000) from those figures, stated with what they rest on:
+
+- CPU: one `jinjian crawl` is one Scrapy reactor, so one core for Python (Chromium runs in its own
+  processes); on 2 cores, 2 workers on one Redis frontier (`--frontier`) use both. Time bound by
+  CPU = target pages x CPU seconds a page / cores (2 workers), or target pages / the measured
+  pages/s (1 worker, as measured).
+- Politeness: the real web is crawled with crawlers/settings.py's delay (DOWNLOAD_DELAY, per
+  site, AutoThrottle on) and CONCURRENT_REQUESTS sites at a time; a site answering in
+  --latency seconds takes one request every max(delay, latency) s. Requests = pages x (1 +
+  rendered share): a rendered page is fetched twice (static, then by the browser). Time bound by
+  politeness = requests / (workers x CONCURRENT_REQUESTS / max(delay, latency)).
+- The projection is the larger of the two bounds. Memory: the large crawl's peak, plus the
+  growth per page between the small and the large crawl times the pages beyond it (per
+  worker; two workers hold two such processes).
+
+Run: .venv/bin/python bench/nightly_projection.py [--pages 2000 10000] [--target 100000]
+Smoke run: .venv/bin/python bench/nightly_projection.py --pages 100 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+from crawlers import settings  # noqa: E402 - the crawl's own politeness settings
+
+
+def measure(pages: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="jinjian-projection-") as tmp:
+        out = Path(tmp) / "figures.json"
+        proc = subprocess.run([sys.executable, str(BENCH / "crawl_speed.py"), "--pages",
+                               str(pages), "--no-bare", "--json", str(out)],
+                              cwd=REPO, text=True, capture_output=True)
+        if proc.returncode != 0:
+            sys.exit(f"crawl_speed.py --pages {pages} failed:\n{proc.stderr[-3000:]}"
+                     f"{proc.stdout[-2000:]}")
+        print(proc.stdout.strip().splitlines()[-1])
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, nargs=2, default=[2000, 10000],
+                        metavar=("SMALL", "LARGE"), help="sizes of the two measured crawls")
+    parser.add_argument("--target", type=int, default=100_000, help="pages of the nightly crawl")
+    parser.add_argument("--latency", type=float, default=0.5,
+                        help="seconds a real site takes to answer (politeness bound)")
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+    small_n, large_n = sorted(args.pages)
+    if small_n < 10 or small_n == large_n:
+        parser.error("--pages: two different sizes, at least 10")
+    small, large = measure(small_n), measure(large_n)
+
+    rate = large["pages"] / large["crawl_seconds"]
+    cpu_page = large["cpu_seconds"] / large["pages"]
+    share = large["rendered"] / large["pages"]
+    growth = max(0.0, (large["peak_pss_mb"] - small["peak_pss_mb"])
+                 / (large["pages"] - small["pages"]))
+    peak = large["peak_pss_mb"] + growth * max(0, args.target - large["pages"])
+    delay = max(settings.DOWNLOAD_DELAY, args.latency / settings.AUTOTHROTTLE_TARGET_CONCURRENCY)
+    requests = args.target * (1 + share)
+
+    print(f"\npeak memory of a {large['pages']}-page crawl: {large['peak_pss_mb']:.0f} MB "
+          f"(PSS of the process tree; {small['pages']} pages: {small['peak_pss_mb']:.0f} MB, "
+          f"so {growth * 1000:.2f} MB more per 1,000 pages)")
+    print(f"measured at {large['pages']} pages: {rate:.1f} pages/s, {cpu_page * 1000:.1f} CPU ms "
+          f"a page (process tree), {share:.1%} rendered; load average "
+          f"{large['load_before']:.1f} → {large['load_after']:.1f} (other work slows it)")
+    print(f"\nprojection of a {args.target:,}-page nightly crawl ({share:.0%} rendered), "
+          f"{args.cores} cores:")
+    for workers in (1, args.cores):
+        cpu_bound = (args.target / rate if workers == 1
+                     else args.target * cpu_page / args.cores)
+        polite = requests / (workers * settings.CONCURRENT_REQUESTS / delay)
+        hours = max(cpu_bound, polite) / 3600
+        print(f"  {workers} worker{'s' if workers > 1 else ''}: {hours:.2f} h "
+              f"(CPU bound {cpu_bound / 3600:.2f} h, politeness bound {polite / 3600:.2f} h: "
+              f"{requests:,.0f} requests, {workers} x {settings.CONCURRENT_REQUESTS} sites at a "
+              f"time, one request per {delay:.2f} s per site); peak memory "
+              f"{peak * workers:.0f} MB ({peak:.0f} MB a worker)")
+    print(f"rests on: pages/s and CPU a page measured above on a local web (no latency); "
+          f"DOWNLOAD_DELAY {settings.DOWNLOAD_DELAY} s and CONCURRENT_REQUESTS "
+          f"{settings.CONCURRENT_REQUESTS} from crawlers/settings.py; sites answering in "
+          f"{args.latency} s; at least {settings.CONCURRENT_REQUESTS * args.cores} sites to crawl "
+          "side by side; memory growing linearly with pages as between the two crawls")
+
+
+if __name__ == "__main__":
+    main()
