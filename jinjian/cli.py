@@ -395,6 +395,7 @@ def screen_companies_cmd(
 
 def _register_subcommands() -> None:
     from jinjian.cli_apps import add_apps_command
+    from jinjian.cli_console import add_console_commands
     from jinjian.cli_evidence import evidence_app
     from jinjian.cli_index import index_app
     from jinjian.cli_model import model_app
@@ -402,6 +403,7 @@ def _register_subcommands() -> None:
 
     add_screen_commands(screen_app)
     add_apps_command(app)
+    add_console_commands(app)
     app.add_typer(model_app, name="model")
     app.add_typer(index_app, name="index")
     app.add_typer(rules_app, name="rules")
