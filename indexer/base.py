@@ -188,7 +188,12 @@ class StoredDocument:
 
 @dataclass
 class AuditEntry:
-    """One review transition: who moved which hit from what to what, when, and why."""
+    """One review transition: who moved which hit from what to what, when, and why.
+
+    ``details`` records what the move rests on: ``agency`` (the agency a hit is referred to),
+    ``authority`` and ``document`` (the competent department whose decision — 认定意见 / 整改意见 —
+    a takedown executes, and its document number); ``{}`` when the move needs none.
+    """
 
     hit_id: str
     at: str
@@ -196,6 +201,7 @@ class AuditEntry:
     from_status: str
     to_status: str
     note: str = ""
+    details: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,7 +209,8 @@ class AuditEntry:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> AuditEntry:
         return cls(**{k: d.get(k, "") for k in
-                      ("hit_id", "at", "user", "from_status", "to_status", "note")})
+                      ("hit_id", "at", "user", "from_status", "to_status", "note")},
+                   details=dict(d.get("details") or {}))
 
 
 @dataclass
@@ -662,15 +669,18 @@ class Store(ABC):
 
     @abstractmethod
     def transition(self, hit: str, to_status: str, *, user: str, note: str = "",
-                   at: str | None = None) -> AuditEntry:
-        """Move one hit to ``to_status`` and append the move to the audit log.
+                   at: str | None = None, details: dict[str, str] | None = None
+                   ) -> AuditEntry:
+        """Move one hit to ``to_status`` and append the move, with ``details``
+        (:class:`AuditEntry`), to the audit log.
 
         Raises ``UnknownHit`` or ``IllegalTransition`` (a ``StoreError``) and changes nothing
         when the move is not allowed.
         """
 
     def transition_site(self, site: str, to_status: str, *, user: str, note: str = "",
-                        at: str | None = None) -> list[AuditEntry]:
+                        at: str | None = None, details: dict[str, str] | None = None
+                        ) -> list[AuditEntry]:
         """Move every hit of ``site`` that may go to ``to_status``; hits that may not are left.
 
         Raises ``StoreError`` when no hit of the site can make the move.
@@ -684,7 +694,8 @@ class Store(ABC):
         if not movable:
             raise StoreError(f"site {site}: no hit can go to {to_status} "
                              f"(it needs hits in {', '.join(sources)})")
-        return [self.transition(h.id, to_status, user=user, note=note, at=at) for h in movable]
+        return [self.transition(h.id, to_status, user=user, note=note, at=at, details=details)
+                for h in movable]
 
     @abstractmethod
     def audit(self, hit: str | None = None) -> list[AuditEntry]:

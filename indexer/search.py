@@ -795,7 +795,8 @@ class SearchStore(Store):
     # --- review ----------------------------------------------------------------------------
 
     def transition(self, hit: str, to_status: str, *, user: str, note: str = "",
-                   at: str | None = None) -> AuditEntry:
+                   at: str | None = None, details: dict[str, str] | None = None
+                   ) -> AuditEntry:
         when = normalise_time(at) if at else now()
         for _ in range(5):
             got = self._get("hits", hit)
@@ -803,7 +804,7 @@ class SearchStore(Store):
                 raise UnknownHit(f"hit {hit}: no such hit in {self.location}")
             from_status = got.source["status"]
             check_transition(hit, from_status, to_status)
-            entry = AuditEntry(hit, when, user, from_status, to_status, note)
+            entry = AuditEntry(hit, when, user, from_status, to_status, note, dict(details or {}))
             partial = {"status": to_status, "reviewed_at": when, "reviewed_by": user,
                        "audit": [*(got.source.get("audit") or []), entry.to_json()],
                        "updated_ms": _ms()}

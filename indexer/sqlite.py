@@ -49,7 +49,7 @@ from indexer.base import (
 
 __all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "jinjian.sqlite3"
 
 # Version 1, as the first slice created it. A new store is created at version 1 and migrated, so
@@ -181,6 +181,13 @@ ALTER TABLE documents ADD COLUMN warc TEXT NOT NULL DEFAULT '{}';
 """
 
 
+# Version 4: an audit entry records what a move rests on (AuditEntry.details: the agency referred
+# to, the deciding authority and its document number), as a JSON object.
+SCHEMA_V4 = """
+ALTER TABLE audit ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+"""
+
+
 def _statements(script: str) -> Iterator[str]:
     """The statements of ``script`` (executescript would commit the migration's transaction)."""
     buf = ""
@@ -211,7 +218,13 @@ def _migrate_to_3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2, 3: _migrate_to_3}
+def _migrate_to_4(conn: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA_V4):
+        conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
 
 DOC_COLUMNS = ("id", "doc_type", "url", "site", "kind", "region", "title", "text",
                "content_hash", "landing_url", "advertiser", "image_url", "ad_kind", "position",
@@ -378,7 +391,7 @@ class SQLiteStore(Store):
     @staticmethod
     def _audit_from_row(row: sqlite3.Row) -> AuditEntry:
         return AuditEntry(row["hit_id"], row["at"], row["user"], row["from_status"],
-                          row["to_status"], row["note"])
+                          row["to_status"], row["note"], json.loads(row["details"]))
 
     def _put_document(self, rec: StoredDocument) -> None:
         d = rec.doc
@@ -650,7 +663,8 @@ class SQLiteStore(Store):
     # --- review ----------------------------------------------------------------------------
 
     def transition(self, hit: str, to_status: str, *, user: str, note: str = "",
-                   at: str | None = None) -> AuditEntry:
+                   at: str | None = None, details: dict[str, str] | None = None
+                   ) -> AuditEntry:
         when = normalise_time(at) if at else now()
         with self._transaction() as c:
             row = c.execute("SELECT status FROM hits WHERE id = ?", (hit,)).fetchone()
@@ -659,9 +673,12 @@ class SQLiteStore(Store):
             check_transition(hit, row["status"], to_status)
             c.execute("UPDATE hits SET status=?, reviewed_at=?, reviewed_by=? WHERE id=?",
                       (to_status, when, user, hit))
-            entry = AuditEntry(hit, when, user, row["status"], to_status, note)
-            c.execute("INSERT INTO audit (hit_id, at, user, from_status, to_status, note) "
-                      "VALUES (?,?,?,?,?,?)", (hit, when, user, row["status"], to_status, note))
+            entry = AuditEntry(hit, when, user, row["status"], to_status, note,
+                               dict(details or {}))
+            c.execute("INSERT INTO audit (hit_id, at, user, from_status, to_status, note, "
+                      "details) VALUES (?,?,?,?,?,?,?)",
+                      (hit, when, user, row["status"], to_status, note,
+                       json.dumps(entry.details, ensure_ascii=False)))
         return entry
 
     def audit(self, hit: str | None = None) -> list[AuditEntry]:
@@ -773,8 +790,9 @@ class SQLiteStore(Store):
                 for a in h.audit:
                     if (a.at, a.user, a.from_status, a.to_status, a.note) not in known:
                         c.execute("INSERT INTO audit (hit_id, at, user, from_status, to_status, "
-                                  "note) VALUES (?,?,?,?,?,?)",
-                                  (h.id, a.at, a.user, a.from_status, a.to_status, a.note))
+                                  "note, details) VALUES (?,?,?,?,?,?,?)",
+                                  (h.id, a.at, a.user, a.from_status, a.to_status, a.note,
+                                   json.dumps(a.details, ensure_ascii=False)))
                 report.written += 1
             for document_id in {h.doc_id for h in hits}:
                 self._put_marks(document_id, self._categories(document_id))

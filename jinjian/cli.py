@@ -399,11 +399,13 @@ def _register_subcommands() -> None:
     from jinjian.cli_evidence import evidence_app
     from jinjian.cli_index import index_app
     from jinjian.cli_model import model_app
+    from jinjian.cli_review import add_review_command
     from jinjian.cli_screen import add_screen_commands
 
     add_screen_commands(screen_app)
     add_apps_command(app)
     add_console_commands(app)
+    add_review_command(app)
     app.add_typer(model_app, name="model")
     app.add_typer(index_app, name="index")
     app.add_typer(rules_app, name="rules")

@@ -275,6 +275,31 @@ def test_review_transitions_are_audited(store_space):
     assert store.count_hits(HitQuery(status="verified_closed")) == 1
 
 
+def test_what_a_move_rests_on_is_audited_and_copied(store_space, tmp_path):
+    store = load(store_space.open())
+    hit = H(P1, 2)
+    store.transition(hit, "confirmed", user="zhang", at="2026-12-10T08:00:00Z")
+    store.transition(hit, "referred", user="zhang", at="2026-12-11T08:00:00Z",
+                     details={"agency": "上海银监局"})
+    (moved,) = store.transition_site("a.cn", "taken_down", user="telecom-sh",
+                                     at="2026-12-12T08:00:00Z",
+                                     details={"authority": "上海银监局",
+                                              "document": "沪银监认〔2026〕12号"})
+    assert moved.details == {"authority": "上海银监局", "document": "沪银监认〔2026〕12号"}
+    want = [{}, {"agency": "上海银监局"},
+            {"authority": "上海银监局", "document": "沪银监认〔2026〕12号"}]
+    assert [a.details for a in store.audit(hit)] == want
+    assert [a.details for a in store.audit()] == want
+    assert store.stored_hit(hit).audit[2].details["document"] == "沪银监认〔2026〕12号"
+    back = open_store(tmp_path / "back")
+    store_space.opened.append(back)
+    copy_store(store, back)
+    again = store_space.open()
+    copy_store(back, again)
+    for copy in (back, again):
+        assert [a.details for a in copy.audit(hit)] == want
+
+
 def test_illegal_transitions_are_refused(store_space):
     store = load(store_space.open())
     hit = H(P1, 2)
