@@ -332,9 +332,7 @@ def _review(request: Request, session: Session, target: str, form: Any, *,
     try:
         _store_call(review, _store(request), target, ACTIONS[action], user=session.user.name,
                     note=form_field(form, "note"), by_site=by_site,
-                    agency=form_field(form, "agency", 200),
-                    authority=form_field(form, "authority", 200),
-                    document=form_field(form, "document", 200))
+                    agency=form_field(form, "agency", 200) if action == "refer" else "")
     except ReviewError as exc:
         raise ConsoleError(400, str(exc)) from None
 
@@ -463,7 +461,8 @@ async def takedown_mark(request: Request, session: Telecom
     if mark == "closed":
         try:
             _store_call(review, store, name, "taken_down", user=session.user.name, note=note,
-                        by_site=True)
+                        by_site=True, authority=form_field(form, "authority", 200),
+                        document=form_field(form, "document", 200))
         except ReviewError as exc:
             raise ConsoleError(400, str(exc)) from None
     try:
