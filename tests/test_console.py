@@ -10,6 +10,7 @@ some; tests/test_console_browser.py drives the same data in Chromium.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
@@ -179,6 +180,7 @@ class Console:
     """A `jinjian serve` subprocess on a free loopback port."""
 
     def __init__(self, location: str, users_db: Path) -> None:
+        self.users_db = users_db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(users_db.parent / f"serve-{self.port}.log", "wb")  # noqa: SIM115
@@ -517,3 +519,60 @@ def test_the_takedown_export_downloads_with_its_fields(console, clients):
         json.loads(line) for line in text.splitlines() if line.strip()]
     assert entries, text[:500]
     assert any(data["xss_sites"][0] in json.dumps(e, ensure_ascii=False) for e in entries)
+
+
+def test_an_idle_or_old_session_expires_on_the_server(console, tmp_path):
+    import sqlite3
+
+    server, _ = console
+    client = login(server.url, "adm", PASSWORDS["adm"])
+    assert client.get("/sites").status_code == 200
+    db = sqlite3.connect(Path(server.users_db))
+    # an hour without a request (the idle limit) …
+    db.execute("UPDATE sessions SET last_seen = last_seen - 3601 WHERE user = 'adm'")
+    db.commit()
+    assert client.get("/sites").headers["location"].startswith("/login")
+    client = login(server.url, "adm", PASSWORDS["adm"])
+    # … or eight hours since login, however busy
+    db.execute("UPDATE sessions SET created = created - 8 * 3600 - 1 WHERE user = 'adm'")
+    db.commit()
+    db.close()
+    assert client.get("/sites").headers["location"].startswith("/login")
+
+
+def test_bad_filter_values_get_one_clear_message_and_odd_searches_work(console, clients):
+    reg = clients["reg"]
+    for query, message in (("category=abc", "category 'abc'"), ("category=10", "category '10'"),
+                           ("status=gone", "status 'gone'"), ("kind=bank", "kind 'bank'"),
+                           ("since=2026-13-01", "since '2026-13-01'"), ("page=0", "page '0'")):
+        r = reg.get(f"/hits?{query}")
+        assert r.status_code == 400, query
+        assert message in html.unescape(r.text) and "Traceback" not in r.text
+    for q in ('"', "OR *", "NEAR(", "保本 OR", "-", "'; DROP TABLE hits; --"):
+        assert reg.get("/hits", params={"q": q}).status_code == 200, q
+    assert reg.get("/site", params={"name": "nowhere.example"}).status_code == 404
+    assert reg.get("/hits/0123456789ab").status_code == 404
+    # a POST body is bounded
+    token = csrf_of(reg.get("/hits").text)
+    r = reg.post("/site/review", data={"csrf": token, "note": "x" * 300_000})
+    assert r.status_code == 413
+
+
+def test_a_whole_site_is_confirmed_in_one_review_audited_per_hit(console, clients):
+    from indexer import HitQuery, open_store
+
+    server, data = console
+    reg = clients["reg"]
+    page = reg.get("/site", params={"name": "filler.example.cn"})
+    r = reg.post("/site/review", data={"csrf": csrf_of(page.text), "site": "filler.example.cn",
+                                       "action": "confirm", "note": "整站确认"})
+    assert r.status_code == 303
+    # a referral without an agency is refused with the review API's message
+    r = reg.post("/site/review", data={"csrf": csrf_of(page.text), "site": "filler.example.cn",
+                                       "action": "refer", "agency": ""})
+    assert r.status_code == 400 and "agency" in r.text
+    with open_store(data["location"], create=False) as store:
+        hits = list(store.hits(HitQuery(site="filler.example.cn")))
+        assert len(hits) == 30 and {h.status for h in hits} == {"confirmed"}
+        audit = store.audit(hits[0].id)
+    assert [(a.user, a.to_status, a.note) for a in audit] == [("reg", "confirmed", "整站确认")]

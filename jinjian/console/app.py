@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "jinjian_session"
 LOGIN_COOKIE = "jinjian_login"  # the login form's CSRF token (double submit; no session yet)
 MAX_FORM_FIELD = 10_000
+MAX_BODY = 256 * 1024  # bytes of a POST body: the console's forms are small
 
 # no script at all; styles and images only from the console itself; no framing; forms post only
 # back to it
@@ -172,7 +173,16 @@ def create_app(store_location: str, users_db: str | Path) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request,
                                call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+        if request.method == "POST":
+            length = request.headers.get("content-length", "")
+            if not length.isdigit():
+                response: Response = HTMLResponse("a form must say its length", 411)
+            elif int(length) > MAX_BODY:
+                response = HTMLResponse(f"a form may have at most {MAX_BODY} bytes", 413)
+            else:
+                response = await call_next(request)
+        else:
+            response = await call_next(request)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         response.headers.setdefault("Cache-Control", "no-store")
