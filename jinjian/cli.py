@@ -397,6 +397,7 @@ def _register_subcommands() -> None:
     from jinjian.cli_apps import add_apps_command
     from jinjian.cli_console import add_console_commands
     from jinjian.cli_evidence import evidence_app
+    from jinjian.cli_export import add_export_commands
     from jinjian.cli_index import index_app
     from jinjian.cli_model import model_app
     from jinjian.cli_review import add_review_command
@@ -406,6 +407,7 @@ def _register_subcommands() -> None:
     add_apps_command(app)
     add_console_commands(app)
     add_review_command(app)
+    add_export_commands(app)
     app.add_typer(model_app, name="model")
     app.add_typer(index_app, name="index")
     app.add_typer(rules_app, name="rules")

@@ -125,10 +125,9 @@ def suggest_agencies(store: Store, site: str, *, closure: bool | None = None) ->
     crime = _crime_reason(store, site, categories)
     if crime:
         types["crime"] = crime
-    if closure is None:
-        closure = record.takedown_status in TAKEDOWN_STATUSES
-    if closure:
-        types["takedown"] = "需要关闭网站，将网站名单提请通信管理部门关闭"
+    if closure or (closure is None and record.takedown_status in TAKEDOWN_STATUSES):
+        types["takedown"] = ("要求关闭网站" if closure else
+                             f"网站已有命中处于 {record.takedown_status} 状态（在关停名单上）")
     out: list[Agency] = []
     seen: dict[str, Agency] = {}
     for btype, why in types.items():

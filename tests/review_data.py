@@ -55,7 +55,7 @@ def _doc(url, site, kind, text, *, region="", icp="", title="", extra=None, doc_
 
 P1 = _doc("http://p2p.a.cn/", "p2p.a.cn", "p2p", "本平台承诺保本保息，年化收益12%，稳赚不赔。",
           region="shanghai", icp="沪ICP备12345678号", title=f"甲贷 {SCRIPT}",
-          extra={"companies": ["上海某某金融信息服务有限公司"]})
+          extra={"companies": [f"上海某某金融信息服务有限公司{SCRIPT}"]})
 P2 = _doc("http://p2p.a.cn/about", "p2p.a.cn", "p2p", "关于我们：银行存管，零风险。",
           region="shanghai")
 A1 = _doc("http://news.b.cn/", "news.b.cn", "portal", "首付不够我来凑，最低一成首付",
@@ -69,6 +69,9 @@ E1 = _doc("http://apps.e.cn/app/1", "apps.e.cn", "appstore", "秒批借款 APP",
 E2 = _doc("http://apps.e.cn/app/2", "apps.e.cn", "appstore", "无抵押信用贷 APP", region="shanghai",
           extra={"fields": {"app": {"name": "快贷宝", "package": "com.kuaidai",
                                     "developer": "另一科技公司", "version": "3.0"}}})
+
+#: the addresses the crawl connected to (WARC-IP-Address); none recorded for loan.c.cn
+IPS = {"p2p.a.cn": "203.0.113.7", "news.b.cn": "198.51.100.2", "apps.e.cn": "203.0.113.9"}
 
 SCREENING = [{"category": 0, "rule_set": "p2p", "text": "设立资金池，涉嫌非法集资",
               "source": "rule:p2p.fund_pool", "span": [0, 5], "legal_basis": "网贷红线：不得设立资金池"}]
@@ -107,6 +110,7 @@ def build_store(path: Path) -> Path:
 def _with_warc(doc: Document, writer: RotatingWarcWriter) -> Document:
     body = f"<html><title>{doc.title}</title><body>{doc.text}</body></html>".encode()
     ref = writer.write_exchange("GET", doc.url, [("User-Agent", "jinjian-test")], b"", 200,
-                                "HTTP/1.1", [("Content-Type", "text/html; charset=utf-8")], body)
+                                "HTTP/1.1", [("Content-Type", "text/html; charset=utf-8")], body,
+                                ip_address=IPS.get(doc.site, ""))
     doc.warc = ref
     return doc
