@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import os
 import re
 import signal
@@ -507,18 +506,32 @@ def test_serve_refuses_a_missing_store_and_a_bad_port_with_one_message(tmp_path)
 
 
 def test_the_takedown_export_downloads_with_its_fields(console, clients):
-    pytest.importorskip("jinjian.exports")  # until the docs branch's exports are merged
     _, data = console
     tel = clients["tel"]
     token = csrf_of(tel.get("/exports").text)
     r = tel.post("/exports/takedown", data={"format": "json", "csrf": token})
     assert r.status_code == 200, r.text
     assert "attachment" in r.headers["content-disposition"]
-    text = r.content.decode()
-    entries = json.loads(text) if text.lstrip().startswith("[") else [
-        json.loads(line) for line in text.splitlines() if line.strip()]
-    assert entries, text[:500]
-    assert any(data["xss_sites"][0] in json.dumps(e, ensure_ascii=False) for e in entries)
+    entries = {e["site"]: e for e in r.json()["entries"]}
+    assert set(data["xss_sites"][:4]) <= set(entries)
+    entry = entries[data["xss_sites"][0]]
+    assert entry["requested_action"] and entry["evidence"][0]["hit_id"] == data["xss_hits"][0]
+    # the referral package and the briefing come from the same functions as the CLI
+    reg = clients["reg"]
+    token = csrf_of(reg.get("/exports").text)
+    r = reg.post("/exports/referral", data={"site": FINANCE, "csrf": token})
+    assert r.status_code == 400 and "no confirmed hits" in r.text  # nothing confirmed there
+    r = reg.post("/exports/referral", data={"site": data["xss_sites"][1], "csrf": token})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert "manifest.json" in z.namelist()
+    r = reg.post("/exports/briefing", data={"since": "2026-11-01", "csrf": token})
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert r.headers["content-type"] == "application/octet-stream"
+    r = reg.post("/exports/briefing", data={"since": "yesterday", "csrf": token})
+    assert r.status_code == 400 and "since 'yesterday'" in html.unescape(r.text)
 
 
 def test_an_idle_or_old_session_expires_on_the_server(console, tmp_path):

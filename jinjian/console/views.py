@@ -236,11 +236,13 @@ def hit_page(request: Request, hit_id: str, session: Staff
     audit = _store_call(store.audit, hit.id)
     reviewer = session.user.role in REGULATOR_ROLES
     actions = [ACTION_OF[s] for s in TRANSITIONS.get(hit.status, ()) if s in ACTION_OF]
-    agencies = _agencies(store, hit.site) if reviewer and "refer" in actions else []
+    agencies, problem = _agencies(store, hit.site) if reviewer and "refer" in actions else (
+        [], "")
     text = doc.text if doc is not None else ""
     return render(request, "hit.html", hit=hit, doc=doc, category=category_label(hit.category),
                   evidence=evidence_view(hit), audit=audit, reviewer=reviewer,
                   actions=actions if reviewer else [], agencies=agencies,
+                  agency_problem=problem,
                   text=text[:MAX_SHOWN_TEXT], more_text=max(0, len(text) - MAX_SHOWN_TEXT),
                   screenshot=bool(_screenshot_of(doc)), warc=bool(doc is not None and doc.warc))
 
@@ -313,13 +315,16 @@ def warc_record(request: Request, hit_id: str, session: Staff
 
 # --- review actions ---------------------------------------------------------------------------
 
-def _agencies(store: Any, site: str) -> list[Any]:
+def _agencies(store: Any, site: str) -> tuple[list[Any], str]:
+    """The agencies suggested for a referral of ``site``, and why there are none when the
+    suggestion fails (an unknown region profile): the page still shows, the reviewer names the
+    agency."""
     from jinjian.review import ReviewError, suggest_agencies
 
     try:
-        return _store_call(suggest_agencies, store, site)
+        return _store_call(suggest_agencies, store, site), ""
     except ReviewError as exc:
-        raise ConsoleError(400, str(exc)) from None
+        return [], str(exc)
 
 
 def _review(request: Request, session: Session, target: str, form: Any, *,
@@ -377,9 +382,10 @@ def site_page(request: Request, session: Regulator, name: str = "") -> Response:
     movable = {ACTION_OF[t] for h in hits for t in TRANSITIONS.get(h.status, ())
                if t in ACTION_OF}
     actions = [a for a in ACTIONS if a in movable]
+    agencies, problem = _agencies(store, name) if "refer" in actions else ([], "")
     return render(request, "site.html", site=site, hits=hits, total=total, history=history,
                   checklist=checklist, lines=lines, profile=profile, actions=actions,
-                  agencies=_agencies(store, name) if "refer" in actions else [],
+                  agencies=agencies, agency_problem=problem,
                   categories=[category_label(c) for c in site.categories],
                   marks=request.app.state.accounts.marks(name))
 
@@ -406,6 +412,9 @@ class TakedownRow:
     hits: list[Hit] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
     recheck: str = ""
+    # the site's entries of the exported list (jinjian.exports.takedown_entries): target,
+    # requested action, recorded host IPs, referral and decision, evidence ids with SHA-256
+    entries: list[dict[str, Any]] = field(default_factory=list)
 
 
 RECHECK = {
@@ -418,6 +427,8 @@ RECHECK = {
 def takedown_rows(store: Any, accounts: Accounts) -> list[TakedownRow]:
     """Every site on the takedown list, with its hits there, its telecom marks and its re-check
     state — the one place the telecom view reads its data from (re-check details go here)."""
+    from jinjian.exports import takedown_entries
+
     rows: dict[str, TakedownRow] = {}
     for status in TAKEDOWN_STATUSES:
         for entry in store.takedown_list(status):
@@ -426,6 +437,9 @@ def takedown_rows(store: Any, accounts: Accounts) -> list[TakedownRow]:
     marks: dict[str, list[Mark]] = {}
     for m in accounts.marks():
         marks.setdefault(m.site, []).append(m)
+    for entry in takedown_entries(store):
+        if entry["site"] in rows:
+            rows[entry["site"]].entries.append(entry)
     for name, row in rows.items():
         row.marks = marks.get(name, [])
         row.recheck = RECHECK.get(row.site.takedown_status, "")
