@@ -125,7 +125,7 @@ def build_store(root: Path) -> dict:
     p2p = _doc(f"http://{P2P}/", P2P, "p2p", P2P_TEXT, region="ningxia", title="鑫汇贷")
     store.write_document(p2p, _verdict(6, P2P_TEXT, "资金池"), "2026-12-01T08:00:00Z")
     # enough ordinary hits for a second page of the hits list (50 a page)
-    for i in range(30):
+    for i in range(50):
         text = f"第{i}期理财产品，预期收益8%，详情咨询客服。"
         store.write_document(_doc(f"http://filler.example.cn/{i}", "filler.example.cn", "portal",
                                   text, region="shanghai"),
@@ -135,21 +135,26 @@ def build_store(root: Path) -> dict:
     store.set_screenshot(finance.id, {"file": shot, "sha256": digest, "url": finance.url,
                                       "taken_at": "2026-11-03T08:01:00Z"})
 
-    xss_hits, xss_sites = [], []
-    for i, p in enumerate(XSS):
-        site = f"x{i}.example.cn{p}"
-        text = f"第{i}号：{p} 保本保息，稳赚不赔。"
-        ad = i % 2 == 1
-        doc = _doc(f"http://x{i}.example.cn/{p}", site, "portal" if ad else "finance", text,
-                   doc_type="ad" if ad else "page", region=p if i % 3 == 0 else "shanghai",
+    # the payloads four to a site: each site's name, page or ad, evidence and site record carry
+    # its four, so that a few pages show them all
+    xss_hits, xss_sites, groups = [], [], []
+    for i in range(0, len(XSS), 4):
+        g = i // 4
+        p = "".join(XSS[i:i + 4])
+        site = f"x{g}.example.cn{p}"
+        text = f"第{g}号：{p} 保本保息，稳赚不赔。"
+        ad = g % 2 == 1
+        doc = _doc(f"http://x{g}.example.cn/{p}", site, "portal" if ad else "finance", text,
+                   doc_type="ad" if ad else "page", region=p if g % 3 == 0 else "shanghai",
                    title=p, landing=p if ad else "", advertiser=p, icp=p, operator=p,
-                   position=f"slot-{i}" if ad else None)
+                   position=f"slot-{g}" if ad else None)
         store.write_document(doc, _verdict(2, text, "保本保息", source=f"rule:{p}", basis=p,
                                            terms=(p,)), "2026-11-25T08:00:00Z")
         xss_hits.append(hit_id(doc.id, 2))
         xss_sites.append(site)
-    # some of them on the takedown list, so that the telecom view shows them too
-    for h in xss_hits[:4]:
+        groups.append(p)
+    # the first three on the takedown list, so that the telecom view shows them too
+    for h in xss_hits[:3]:
         store.transition(h, "confirmed", user="setup")
         store.transition(h, "referred", user="setup", note=XSS[0])
 
@@ -168,7 +173,7 @@ def build_store(root: Path) -> dict:
     store.close()
     return {"location": location, "finance": hit_id(finance.id, 2), "house": hit_id(house.id, 9),
             "p2p": hit_id(p2p.id, 6), "png": _png(), "xss_hits": xss_hits,
-            "xss_sites": xss_sites, "escapes": escapes, "warc_ref": ref}
+            "xss_sites": xss_sites, "xss_groups": groups, "escapes": escapes, "warc_ref": ref}
 
 
 PASSWORDS = {"reg": "regulator-pass-1", "tel": "telecom-pass-22", "adm": "admin-pass-333"}
@@ -410,7 +415,7 @@ def test_a_telecom_account_is_refused_the_review_and_referral_views(console, cli
 def test_pages_carry_a_strict_csp_and_no_crawled_url_becomes_a_link(console, clients):
     _, data = console
     reg = clients["reg"]
-    for path in ("/hits", f"/hits/{data['house']}", f"/hits/{data['xss_hits'][9]}",
+    for path in ("/hits", f"/hits/{data['house']}", f"/hits/{data['xss_hits'][2]}",
                  "/takedown", "/dashboard"):
         r = reg.get(path)
         assert r.status_code == 200, path
@@ -513,7 +518,7 @@ def test_the_takedown_export_downloads_with_its_fields(console, clients):
     assert r.status_code == 200, r.text
     assert "attachment" in r.headers["content-disposition"]
     entries = {e["site"]: e for e in r.json()["entries"]}
-    assert set(data["xss_sites"][:4]) <= set(entries)
+    assert set(data["xss_sites"][:3]) <= set(entries)
     entry = entries[data["xss_sites"][0]]
     assert entry["requested_action"] and entry["evidence"][0]["hit_id"] == data["xss_hits"][0]
     # the referral package and the briefing come from the same functions as the CLI
@@ -586,6 +591,6 @@ def test_a_whole_site_is_confirmed_in_one_review_audited_per_hit(console, client
     assert r.status_code == 400 and "agency" in r.text
     with open_store(data["location"], create=False) as store:
         hits = list(store.hits(HitQuery(site="filler.example.cn")))
-        assert len(hits) == 30 and {h.status for h in hits} == {"confirmed"}
+        assert len(hits) == 50 and {h.status for h in hits} == {"confirmed"}
         audit = store.audit(hits[0].id)
     assert [(a.user, a.to_status, a.note) for a in audit] == [("reg", "confirmed", "整站确认")]

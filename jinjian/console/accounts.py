@@ -31,6 +31,12 @@ IDLE_SECONDS = 3600  # … or after an hour without a request
 THROTTLE_FAILURES = 5  # failed logins per user name, and per client address, …
 THROTTLE_WINDOW = 15 * 60  # … within this many seconds before logins are refused
 
+# verified against when the user name is unknown, so that a wrong name takes as long as a wrong
+# password and the timing does not tell which names exist (a hash of a discarded random string,
+# with PasswordHasher's default parameters; its result is ignored)
+UNKNOWN_USER_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$RQb1aUP2K6N3WToPMimMBg$"
+                     "xBICz5nXd8xXrpLAzs9ORq0QeHGnj9eLSVWDiqjsIEw")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,
@@ -128,9 +134,6 @@ class Accounts:
         self.session_seconds = session_seconds
         self.idle_seconds = idle_seconds
         self._hasher = PasswordHasher()
-        # verified against when the user name is unknown, so that a wrong name takes as long as
-        # a wrong password and the timing does not tell which names exist
-        self._dummy = self._hasher.hash(secrets.token_hex(16))
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +186,7 @@ class Accounts:
         """The user when ``password`` is theirs; None otherwise (same time either way)."""
         with self._lock:
             row = self.conn.execute("SELECT hash FROM users WHERE name = ?", (name,)).fetchone()
-        stored = row[0] if row else self._dummy
+        stored = row[0] if row else UNKNOWN_USER_HASH
         try:
             self._hasher.verify(stored, password[:MAX_PASSWORD])
         except (VerifyMismatchError, VerificationError, InvalidHashError):
