@@ -286,7 +286,21 @@ def test_login_sets_a_strict_httponly_cookie_and_logout_ends_the_session_server_
     cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie"
               and v.startswith("jinjian_session=")][0]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
-    assert "Secure" not in cookie  # plain http on loopback; https marks it Secure
+    assert "Secure" not in cookie  # plain http on loopback …
+    # … but Secure behind a TLS proxy on the same machine (X-Forwarded-Proto: https)
+    with httpx.Client(base_url=server.url, follow_redirects=False,
+                      headers={"X-Forwarded-Proto": "https"}) as tls:
+        page = tls.get("/login")
+        login_cookie = page.headers["set-cookie"]
+        assert "Secure" in login_cookie
+        # (httpx keeps a Secure cookie off plain http: send it as the browser would over TLS)
+        r = tls.post("/login", data={"username": "reg", "password": PASSWORDS["reg"],
+                                     "csrf": csrf_of(page.text)},
+                     headers={"Cookie": login_cookie.split(";")[0]})
+        assert r.status_code == 303
+        session_cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie"
+                          and v.startswith("jinjian_session=")][0]
+        assert "Secure" in session_cookie and "HttpOnly" in session_cookie
     token = client.cookies["jinjian_session"]
     home = client.get("/sites")
     assert home.status_code == 200 and "licai.example.cn" in home.text
