@@ -76,8 +76,9 @@ def briefing(
         "--until", metavar="DATE", help="last day (default: today, UTC)")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """The briefing (简报) of a period as one self-contained HTML file: counts and charts by
-    category, site kind, region and week, new sites, referrals and closures."""
+    """The briefing (简报) of a period as one self-contained HTML file (F.html), or printed to
+    PDF by Chromium (F.pdf): counts and charts by category, site kind, region and week, new
+    sites, referrals and closures."""
     from indexer import StoreError
     from jinjian.exports import ExportError, write_briefing
 

@@ -67,7 +67,8 @@ def review_command(
     with open_store_or_fail(store, create=False) as opened:
         try:
             if to == "referred" and not agency.strip():
-                name = site or (opened.hit(target).site if opened.hit(target) else None)
+                found = None if site else opened.hit(target)
+                name = site or (found.site if found else None)
                 hint = ""
                 if name and opened.site(name) is not None:
                     names = [f"{a.name}{'（牵头）' if a.lead else ''}"

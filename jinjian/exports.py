@@ -18,8 +18,10 @@ and ``summary.txt`` (in Chinese: the suggested agencies, categories, evidence se
 basis). Plain text, not Markdown: crawled strings in it are never rendered as HTML.
 :func:`verify_package` re-checks it offline.
 
-Briefing (:func:`write_briefing`): one self-contained HTML file, no network, inline SVG charts,
-every string escaped by jinja2's autoescape.
+Briefing (:func:`write_briefing`): one self-contained HTML file, no network, inline SVG charts
+(matplotlib is not installed here), every string escaped by jinja2's autoescape; or that page
+printed to PDF by the Debian Chromium already used for rendering (no new library: weasyprint is
+not installed and would need pango).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from rules.categories import CATEGORIES
 from rules.regions import RegionError, category_wording
 
 __all__ = ["ExportError", "TAKEDOWN_COLUMNS", "takedown_entries", "write_takedown",
-           "write_referral", "verify_package", "write_briefing", "MANIFEST"]
+           "write_referral", "verify_package", "write_briefing", "briefing_data", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 PACKAGE_FORMAT = "jinjian-referral/1"
@@ -498,6 +500,11 @@ def verify_package(path: Path) -> list[str]:
             if name not in names:
                 problems.append(f"{name}: listed in the manifest, missing from the package")
                 continue
+            size = z.getinfo(name).file_size
+            if size != entry.get("size"):  # not read: a member may be any size
+                problems.append(f"{name}: {size} bytes, the manifest says "
+                                f"{entry.get('size')}: altered")
+                continue
             try:
                 data = z.read(name)
             except (zipfile.BadZipFile, OSError) as exc:  # a damaged member fails its CRC
@@ -596,13 +603,43 @@ def _moves(store: Store, entries: list[AuditEntry]) -> list[dict[str, Any]]:
     return out
 
 
+def _pdf_of(html: str) -> bytes:
+    """``html`` printed to A4 PDF by the Debian Chromium (Playwright), which lays out Chinese
+    with the system's fonts (fonts-wqy-microhei); no script runs and no request leaves the
+    page. Playwright's sync API: call it outside a running asyncio loop (a worker thread)."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    from crawlers import settings
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(**settings.PLAYWRIGHT_LAUNCH_OPTIONS)
+            try:
+                context = browser.new_context(java_script_enabled=False, offline=True)
+                page = context.new_page()
+                page.route("**/*", lambda route: route.abort())
+                page.set_content(html, wait_until="load", timeout=60_000)
+                return page.pdf(format="A4", print_background=True,
+                                margin={"top": "15mm", "bottom": "15mm", "left": "12mm",
+                                        "right": "12mm"})
+            finally:
+                browser.close()
+    except PlaywrightError as exc:
+        raise ExportError(f"the PDF could not be printed by Chromium "
+                          f"({settings.PLAYWRIGHT_LAUNCH_OPTIONS['executable_path']}): "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
 def write_briefing(store: Store, out: Path, *, since: str, until: str | None = None) -> None:
     """Write the briefing (简报) of the period ``since`` – ``until`` (inclusive dates; until
-    defaults to today) to ``out`` as one self-contained HTML file, atomically."""
+    defaults to today) to ``out``, atomically: one self-contained HTML file (.html), or that
+    page printed to PDF by Chromium (.pdf)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ExportError(f"{out}: the briefing is written as HTML (.html), not "
+    suffix = out.suffix.lower()
+    if suffix not in (".html", ".htm", ".pdf"):
+        raise ExportError(f"{out}: the briefing is written as .html or .pdf, not "
                           f"{out.suffix or '(no suffix)'!r}")
     data = briefing_data(store, since=since, until=until)
     env = Environment(loader=PackageLoader("jinjian", "templates"),
@@ -610,4 +647,4 @@ def write_briefing(store: Store, out: Path, *, since: str, until: str | None = N
                       undefined=StrictUndefined)
     env.filters["bars"] = _bars
     html = env.get_template("briefing.html").render(**data, store=store.describe())
-    _write(out, html.encode("utf-8"))
+    _write(out, _pdf_of(html) if suffix == ".pdf" else html.encode("utf-8"))

@@ -56,6 +56,7 @@ def done(tmp_path_factory):
         for suffix in ("csv", "xlsx"):
             assert write_takedown(store, root / f"t.{suffix}") == 4
         write_briefing(store, root / "early.html", since="2026-12-01", until="2026-12-05")
+        write_briefing(store, root / "early.pdf", since="2026-12-01", until="2026-12-05")
     out = {}
     for name, args in {
         "json": ["export", "takedown", "--out", str(root / "t.json")],
@@ -202,12 +203,17 @@ def test_verify_passes_a_fresh_package_and_finds_every_tampering(done, tmp_path)
     assert ok.returncode == 0 and "OK" in ok.stdout
 
     def tamper_summary(name, data):
-        return data.replace("上海银监局".encode(), "某某单位".encode()) if name == "summary.txt" else data
+        return data.replace("上海银监局".encode(), "上海某某局".encode()) if name == "summary.txt" else data
 
     def remove_warc(name, data):
         return None if name == f"warc/{P2.id}.warc.gz" else data
 
+    def grow_hits(name, data):
+        return data + b" " if name == "hits.json" else data
+
     tampered, removed, added = tmp_path / "t.zip", tmp_path / "r.zip", tmp_path / "a.zip"
+    grown = tmp_path / "g.zip"
+    _rewrite(package, grown, grow_hits)
     _rewrite(package, tampered, tamper_summary)
     _rewrite(package, removed, remove_warc)
     shutil.copy(package, added)
@@ -215,9 +221,12 @@ def test_verify_passes_a_fresh_package_and_finds_every_tampering(done, tmp_path)
         z.writestr("screenshots/extra.png", b"not evidence")
     for path, needle in ((tampered, "summary.txt: SHA-256"),
                          (removed, f"warc/{P2.id}.warc.gz: listed in the manifest, missing"),
-                         (added, "screenshots/extra.png: in the package but not in the manifest")):
+                         (added, "screenshots/extra.png: in the package but not in the manifest"),
+                         (grown, "hits.json: ")):  # one byte more: refused unread
         problems = verify_package(path)
         assert len(problems) == 1 and needle in problems[0], problems
+    (grew,) = verify_package(grown)
+    assert "bytes, the manifest says" in grew and grew.endswith("altered")
     result = run_cli("verify", str(tampered))
     assert result.returncode == 1 and "ALTERED: summary.txt: SHA-256" in result.stdout
     assert "Traceback" not in result.stderr
@@ -234,7 +243,7 @@ def test_verify_passes_a_fresh_package_and_finds_every_tampering(done, tmp_path)
     _refresh_manifest(forged)
     (problem,) = verify_package(forged)
     assert f"warc/{P1.id}.warc.gz" in problem and "digest" in problem
-    garbage = tmp_path / "g.zip"
+    garbage = tmp_path / "garbage.zip"
     garbage.write_bytes(b"PK\x03\x04 not really a zip")
     result = run_cli("verify", str(garbage))
     assert result.returncode == 2 and "unreadable" in result.stderr
@@ -302,6 +311,9 @@ def test_the_briefing_counts_match_the_store_and_crawled_text_is_escaped(done):
     early = lxml.html.fromstring((root / "early.html").read_text(encoding="utf-8"))
     assert int(early.get_element_by_id("total").text_content()) == 4  # P1 ×2, P2, A1
     assert _counts(early, "by-week") == [("2026-W49", 4)]
+    # the same page printed by Chromium, its Chinese in the embedded WenQuanYi font
+    pdf = (root / "early.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and b"+WenQuanYiMicroHei" in pdf
 
 
 def test_a_bad_briefing_period_is_refused(done, tmp_path):
@@ -309,8 +321,8 @@ def test_a_bad_briefing_period_is_refused(done, tmp_path):
     with open_store(store_dir) as store:
         with pytest.raises(ExportError, match="before"):
             write_briefing(store, tmp_path / "b.html", since="2026-12-05", until="2026-12-01")
-        with pytest.raises(ExportError, match="'.pdf'"):
-            write_briefing(store, tmp_path / "b.pdf", since="2026-12-01")
+        with pytest.raises(ExportError, match="'.docx'"):
+            write_briefing(store, tmp_path / "b.docx", since="2026-12-01")
     result = run_cli("export", "briefing", "--since", "yesterday", "--out",
                      str(tmp_path / "b.html"), "--store", str(store_dir))
     assert result.returncode == 2 and "--since 'yesterday'" in result.stderr
