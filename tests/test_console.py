@@ -549,6 +549,10 @@ def test_the_takedown_export_downloads_with_its_fields(console, clients):
     r = reg.post("/exports/briefing", data={"since": "2026-11-01", "csrf": token})
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
     assert r.headers["content-type"] == "application/octet-stream"
+    r = reg.post("/exports/briefing", data={"since": "2026-11-01", "format": "pdf",
+                                            "csrf": token})
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert r.headers["content-type"] == "application/pdf"
     r = reg.post("/exports/briefing", data={"since": "yesterday", "csrf": token})
     assert r.status_code == 400 and "since 'yesterday'" in html.unescape(r.text)
 

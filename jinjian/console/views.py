@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from indexer import HIT_STATUSES, TRANSITIONS, Document, Hit, HitQuery, QueryError, StoreError
 from indexer.base import TAKEDOWN_STATUSES
@@ -49,6 +50,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ACTIONS = {"confirm": "confirmed", "dismiss": "dismissed", "refer": "referred"}
 ACTION_OF = {v: k for k, v in ACTIONS.items()}
 EXPORT_FORMATS = ("csv", "xlsx", "json")
+# the briefing quotes crawled text: the HTML is a download, never a page of the console
+BRIEFING_FORMATS = {"html": "application/octet-stream", "pdf": "application/pdf"}
 
 
 def add_views(app: FastAPI) -> None:
@@ -496,15 +499,16 @@ def exports_page(request: Request, session: Staff) -> Response:
                   regulator=session.user.role in REGULATOR_ROLES)
 
 
-def _download(build: Any, filename: str, media_type: str) -> Response:
-    """Write an export with ``build(path)`` into a temporary folder and send it as a download
-    (the folder is removed once it is sent)."""
+async def _download(build: Any, filename: str, media_type: str) -> Response:
+    """Write an export with ``build(path)`` into a temporary folder, in a worker thread (it
+    reads the whole store; the PDF briefing drives Chromium's sync API, which cannot run in the
+    event loop), and send it as a download (the folder is removed once it is sent)."""
     from jinjian.exports import ExportError
 
     folder = Path(tempfile.mkdtemp(prefix="jinjian-export-"))
     path = folder / filename
     try:
-        _store_call(build, path)
+        await run_in_threadpool(_store_call, build, path)
     except ExportError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise ConsoleError(400, str(exc)) from None
@@ -527,8 +531,8 @@ async def export_takedown(request: Request, session: Staff
     media = {"csv": "text/csv; charset=utf-8", "json": "application/json",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}[fmt]
     store = _store(request)
-    return _download(lambda out: write_takedown(store, out),
-                     f"takedown-{date.today().isoformat()}.{fmt}", media)
+    return await _download(lambda out: write_takedown(store, out),
+                           f"takedown-{date.today().isoformat()}.{fmt}", media)
 
 
 @router.post("/exports/referral")
@@ -542,8 +546,8 @@ async def export_referral(request: Request, session: Regulator
     if _store_call(store.site, name) is None:
         raise ConsoleError(404, f"no site {name!r} in the store")
     safe = re.sub(r"[^A-Za-z0-9.-]+", "_", name)[:80] or "site"
-    return _download(lambda out: write_referral(store, name, out), f"referral-{safe}.zip",
-                     "application/zip")
+    return await _download(lambda out: write_referral(store, name, out),
+                           f"referral-{safe}.zip", "application/zip")
 
 
 @router.post("/exports/briefing")
@@ -554,6 +558,9 @@ async def export_briefing(request: Request, session: Regulator
     form = await checked_form(request)
     from jinjian.exports import write_briefing
 
+    fmt = form_field(form, "format", 10) or "html"
+    if fmt not in BRIEFING_FORMATS:
+        raise ConsoleError(400, f"format {fmt!r}: expected one of {', '.join(BRIEFING_FORMATS)}")
     since, until = form_field(form, "since", 10), form_field(form, "until", 10)
     for name, value in (("since", since), ("until", until)):
         if value:
@@ -565,5 +572,6 @@ async def export_briefing(request: Request, session: Regulator
     if not since:
         raise ConsoleError(400, "since: the briefing needs the first day of its period")
     store = _store(request)
-    return _download(lambda out: write_briefing(store, out, since=since, until=until or None),
-                     f"briefing-{since}.html", "application/octet-stream")
+    return await _download(
+        lambda out: write_briefing(store, out, since=since, until=until or None),
+        f"briefing-{since}.{fmt}", BRIEFING_FORMATS[fmt])
