@@ -430,6 +430,7 @@ def screen_companies_cmd(
 
 def _register_subcommands() -> None:
     from jinjian.cli_apps import add_apps_command
+    from jinjian.cli_console import add_console_commands
     from jinjian.cli_evidence import evidence_app
     from jinjian.cli_export import add_export_commands
     from jinjian.cli_index import index_app
@@ -441,6 +442,7 @@ def _register_subcommands() -> None:
     add_screen_commands(screen_app)
     add_apps_command(app)
     add_nightly_commands(app)
+    add_console_commands(app)
     add_review_command(app)
     add_export_commands(app)
     app.add_typer(model_app, name="model")
