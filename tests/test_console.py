@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from indexer.nightly import Recheck
 from tests.conftest import REPO, _wait_http, free_port, run_cli
 
 # --- the data ---------------------------------------------------------------------------------
@@ -157,6 +158,11 @@ def build_store(root: Path) -> dict:
     for h in xss_hits[:3]:
         store.transition(h, "confirmed", user="setup")
         store.transition(h, "referred", user="setup", note=XSS[0])
+    # a closure re-check the nightly job made of one of them (jinjian/recheck.py writes these)
+    store.put_recheck(Recheck(id="rc-1", site=xss_sites[1], at="2026-11-27T02:15:00Z",
+                              outcome="still_online", reason="HTTP 200 " + XSS[1],
+                              fetches=[{"url": f"http://{xss_sites[1]}/", "status": 200,
+                                        "sha256": "ab" * 32}]))
 
     escapes = {}
     for name, warc_file, shot_file in (("dotdot", "../../../../etc/passwd", "../../etc/passwd"),
@@ -413,6 +419,8 @@ def test_a_telecom_account_is_refused_the_review_and_referral_views(console, cli
     # what the telecom bureau does see: the takedown list and the evidence of its entries
     page = tel.get("/takedown")
     assert page.status_code == 200 and data["xss_hits"][0] in page.text
+    # …with what the closure re-checks found
+    assert "the last re-check found it still online" in page.text and "ab" * 32 in page.text
     assert tel.get(f"/hits/{data['xss_hits'][0]}").status_code == 200
     assert tel.get("/").headers["location"] == "/takedown"
     # a regulator does not manage accounts or mark closures

@@ -415,6 +415,7 @@ class TakedownRow:
     hits: list[Hit] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
     recheck: str = ""
+    rechecks: list[Any] = field(default_factory=list)  # the latest closure re-checks, newest first
     # the site's entries of the exported list (jinjian.exports.takedown_entries): target,
     # requested action, recorded host IPs, referral and decision, evidence ids with SHA-256
     entries: list[dict[str, Any]] = field(default_factory=list)
@@ -446,6 +447,9 @@ def takedown_rows(store: Any, accounts: Accounts) -> list[TakedownRow]:
     for name, row in rows.items():
         row.marks = marks.get(name, [])
         row.recheck = RECHECK.get(row.site.takedown_status, "")
+        row.rechecks = store.rechecks(site=name, limit=5)  # jinjian recheck / the nightly run
+        if row.rechecks and row.rechecks[0].outcome == "still_online":
+            row.recheck = "复查仍在线 (the last re-check found it still online)"
     return sorted(rows.values(), key=lambda r: (TAKEDOWN_STATUSES.index(
         r.site.takedown_status) if r.site.takedown_status in TAKEDOWN_STATUSES else 0,
         -r.site.risk_score, r.site.site))
