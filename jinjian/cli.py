@@ -148,6 +148,35 @@ def _site_line(site: Any) -> str:
     return line
 
 
+def _run_job(parsed: Any, targets_file: Path, location: str, *, shots: Any, limits: Any,
+             polite: bool, frontier: str | None = None) -> tuple[Any, Any]:
+    """The nightly job on a loaded targets file: pending tips planned in, the crawl, its
+    summary, the screenshots of its hits, then its run record with the change report,
+    monitors, tips and closure re-checks (jinjian/runs.py). Returns (report, run)."""
+    from crawlers.warc import default_warc_dir
+    from indexer import StoreError
+    from jinjian.cli_runs import open_store_for_run
+    from jinjian.runs import new_run_id, record_run
+    from jinjian.tips import plan_tips
+
+    run_id = new_run_id()
+    with open_store_for_run(location) as opened:
+        plan = plan_tips(opened, parsed)
+    report = _crawl_with_progress(plan.targets, location, polite=polite, frontier=frontier)
+    with open_store_or_fail(location, create=True) as opened:
+        _print_run(report, opened)
+    screenshot_hits(location, report.started, shots)
+    with open_store_or_fail(location, create=True) as opened:
+        try:
+            run = record_run(opened, report, run_id=run_id, targets_file=targets_file,
+                             targets=parsed, plan=plan, warc_dir=default_warc_dir(location),
+                             webhook_url=settings().webhook_url, limits=limits, say=err.print)
+        except StoreError as exc:
+            fail(f"the crawl ran (log {report.log_file}) but its run record could not be "
+                 f"kept: {exc}", 1)
+    return report, run
+
+
 @app.command()
 def crawl(
     targets: Annotated[Path, typer.Option("--targets", help="the targets YAML file")],
@@ -166,12 +195,9 @@ def crawl(
     targets and store. Exit status: 0 success; 3 partial (some targets failed, reported); 4
     failure (every target failed); 130 interrupted; 1 could not run (another crawl into the
     store is running, or the store cannot be reached); 2 bad input."""
-    from crawlers.warc import default_warc_dir
-    from indexer import StoreError
-    from jinjian.cli_runs import nightly_limits_or_fail, open_store_for_run
-    from jinjian.runs import EXIT_CODES, new_run_id, record_run
+    from jinjian.cli_runs import nightly_limits_or_fail
+    from jinjian.runs import EXIT_CODES
     from jinjian.targets import TargetsError, load_targets
-    from jinjian.tips import plan_tips
 
     try:
         parsed = load_targets(targets)
@@ -192,22 +218,8 @@ def crawl(
     _check_model()
     location = store_location(store)
     check_filters_or_fail(location)
-    run_id = new_run_id()
-    with open_store_for_run(location) as opened:
-        plan = plan_tips(opened, parsed)
-    report = _crawl_with_progress(plan.targets, location,
-                                  polite=not parsed.allow_private_addresses, frontier=frontier)
-    with open_store_or_fail(location, create=True) as opened:
-        _print_run(report, opened)
-    screenshot_hits(location, report.started, shots)
-    with open_store_or_fail(location, create=True) as opened:
-        try:
-            run = record_run(opened, report, run_id=run_id, targets_file=targets,
-                             targets=parsed, plan=plan, warc_dir=default_warc_dir(location),
-                             webhook_url=settings().webhook_url, limits=limits, say=err.print)
-        except StoreError as exc:
-            fail(f"the crawl ran (log {report.log_file}) but its run record could not be "
-                 f"kept: {exc}", 1)
+    report, run = _run_job(parsed, targets, location, shots=shots, limits=limits,
+                           polite=not parsed.allow_private_addresses, frontier=frontier)
     if report_file is not None:
         try:
             report_file.write_text(json.dumps({**report.to_json(), "run": run.id,
@@ -229,9 +241,13 @@ def demo(
     """Serve the bundled demo web on loopback and run the whole pipeline on it."""
     import time
 
+    from jinjian.cli_runs import nightly_limits_or_fail
+    from jinjian.crawl import state_dir
     from jinjian.demo.server import DemoWeb
+    from jinjian.runs import EXIT_CODES
     from jinjian.targets import Target, TargetsFile, dump_targets
 
+    limits = nightly_limits_or_fail()
     shots = screenshot_settings(True)
     _check_lists()
     _check_model()
@@ -257,17 +273,17 @@ def demo(
                 return
         location = store_location(store)
         check_filters_or_fail(location)
-        if "://" not in location:
-            Path(location).mkdir(parents=True, exist_ok=True)
-            (Path(location) / "demo-targets.yaml").write_text(
-                dump_targets(targets, allow_private_addresses=True), encoding="utf-8")
-        with open_store_or_fail(location, create=True):
-            pass
-        report = _crawl_with_progress(tf, location, polite=False)
-        with open_store_or_fail(location, create=True) as opened:
-            _print_run(report, opened)
-        screenshot_hits(location, report.started, shots)
-    err.print(f"done; see the hits with: jinjian hits --store {location}")
+        # the run record names its targets file: the demo's own, beside the store
+        folder = Path(location) if "://" not in location else state_dir(location)
+        folder.mkdir(parents=True, exist_ok=True)
+        targets_file = folder / "demo-targets.yaml"
+        targets_file.write_text(dump_targets(targets, allow_private_addresses=True),
+                                encoding="utf-8")
+        _report, run = _run_job(tf, targets_file, location, shots=shots, limits=limits,
+                                polite=False)
+    err.print(f"done; see the hits with: jinjian hits --store {location}; "
+              f"the run's change report with: jinjian runs show {run.id} --store {location}")
+    raise typer.Exit(EXIT_CODES[run.exit_state])
 
 
 # --- hits ------------------------------------------------------------------------------------

@@ -98,3 +98,12 @@ def test_a_rerun_updates_and_never_duplicates(demo_store):
     assert sorted(map(key, after)) == sorted(map(key, before))
     assert len({h["id"] for h in after}) == len(after)
     assert all(h["last_seen"] >= h["first_seen"] for h in after)
+    # the demo is the nightly job on the demo web: each run keeps its run record and change
+    # report; the rerun found nothing new and lost nothing
+    runs = run_cli("runs", "--format", "json", "--store", str(store))
+    assert runs.returncode == 0, runs.stderr
+    records = sorted((json.loads(line) for line in runs.stdout.splitlines()),
+                     key=lambda r: r["started"])
+    assert [r["exit_state"] for r in records] == ["success", "success"]
+    assert len(records[0]["new_hits"]) == len(before)
+    assert records[1]["new_hits"] == [] and records[1]["gone_hits"] == []
