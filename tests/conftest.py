@@ -10,6 +10,8 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,30 @@ def cli():
 STORE_BACKENDS = ["sqlite", "elasticsearch", "opensearch"] + (
     ["real-es"] if os.environ.get("JINJIAN_TEST_ES_URL") else [])
 _prefixes = itertools.count(1)
+
+
+def serve_html(route: Callable[[str], tuple[int, str]], host: str = "127.0.0.1"
+               ) -> ThreadingHTTPServer:
+    """A threaded loopback web server, started: every GET answered with ``route(path)`` →
+    (status, HTML). Stop it with ``shutdown()`` and ``server_close()``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            status, html = route(self.path)
+            data = html.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def free_port() -> int:

@@ -10,12 +10,11 @@ so the listener does see one when the browser sends it.
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from crawlers.screenshots import _launch_options
+from tests.conftest import serve_html
 
 PAGE = """<html><body><script>
 const pc = new RTCPeerConnection({iceServers: [{urls: 'stun:127.0.0.1:PORT'}]});
@@ -30,21 +29,9 @@ def _stun_packets(launch: dict) -> int:
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.settimeout(3)
-    body = PAGE.replace("PORT", str(udp.getsockname()[1])).encode()
+    body = PAGE.replace("PORT", str(udp.getsockname()[1]))
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_html(lambda path: (200, body))
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(**launch)
@@ -60,6 +47,7 @@ def _stun_packets(launch: dict) -> int:
         return packets
     finally:
         server.shutdown()
+        server.server_close()
         udp.close()
 
 

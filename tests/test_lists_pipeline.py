@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -16,6 +15,7 @@ import yaml
 from crawlers.items import AdUnitItem, PageItem
 from crawlers.pipelines import ClassifyPipeline
 from rules.lists import LISTS_DIR
+from tests.conftest import serve_html
 
 CLEAN = "金丰财富，与您共同成长。"
 DEPOSIT = ("示例银行财富管理中心：大额存单，存入即享年利率2.1%，随存随取。"
@@ -32,25 +32,13 @@ class Web:
 
     def __init__(self, sites: dict[str, dict[str, str]]) -> None:
         self.servers: dict[str, ThreadingHTTPServer] = {}
+        self.pages = sites  # served as they are at each request
         for host, pages in sites.items():
-            class Handler(BaseHTTPRequestHandler):
-                content = pages
+            def route(path: str, pages: dict[str, str] = pages) -> tuple[int, str]:
+                body = pages.get(path.split("?")[0])
+                return (200, body) if body is not None else (404, "<html><body>404</body></html>")
 
-                def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-                    body = self.content.get(self.path.split("?")[0])
-                    self.send_response(200 if body is not None else 404)
-                    data = (body or "<html><body>404</body></html>").encode("utf-8")
-                    self.send_header("Content-Type", "text/html; charset=utf-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-
-                def log_message(self, *args: object) -> None:
-                    return None
-
-            server = ThreadingHTTPServer((host, 0), Handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            server = serve_html(route, host)
             self.servers[host] = server
 
     def base(self, host: str) -> str:
@@ -95,7 +83,7 @@ def crawled(tmp_path_factory):
     ads = "".join(
         f"<div class='slot'><span>广告</span><a href='{web.base(h)}/'>"
         f"{CLEAN if h == FLAGGED_HOST else DEPOSIT}</a></div>" for h in hosts)
-    web.servers["127.0.0.1"].RequestHandlerClass.content["/"] = page(
+    web.pages["127.0.0.1"]["/"] = page(
         f"<h1>示例新闻网</h1><p>今日天气晴，气温二十度。</p>{ads}", "示例新闻网")
     targets = tmp / "targets.yaml"
     targets.write_text("allow_private_addresses: true\ntargets:\n"

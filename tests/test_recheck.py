@@ -7,14 +7,12 @@ shows the telecom bureau."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from indexer import Document, SQLiteStore, doc_id
 from indexer.nightly import RunRecord
-from tests.conftest import free_port, run_cli
+from tests.conftest import free_port, run_cli, serve_html
 
 PAGE = "<html><head><meta charset='utf-8'></head><body><p>{}</p></body></html>"
 BANNED = "本平台承诺保本保息，年化收益12%，稳赚不赔。"
@@ -25,21 +23,7 @@ class Server:
     """One loopback site answering every path with ``status`` and ``body``."""
 
     def __init__(self, status: int, body: str) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-                data = body.encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_html(lambda path: (status, body))
         self.site = f"127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:

@@ -54,6 +54,15 @@ EXPORT_FORMATS = ("csv", "xlsx", "json")
 BRIEFING_FORMATS = {"html": "application/octet-stream", "pdf": "application/pdf"}
 
 
+def _check_date(name: str, value: str) -> None:
+    """A date field of a form or filter: empty, or a date like 2026-12-01 (400 otherwise)."""
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ConsoleError(400, f"{name} {value!r}: expected a date like 2026-12-01") from None
+
+
 def add_views(app: FastAPI) -> None:
     app.include_router(router)
 
@@ -105,13 +114,7 @@ class Filters:
             raise ConsoleError(400, f"status {f.status!r}: expected one of "
                                     f"{', '.join(HIT_STATUSES)}")
         for name in ("since", "until"):
-            value = getattr(f, name)
-            if value:
-                try:
-                    date.fromisoformat(value)
-                except ValueError:
-                    raise ConsoleError(400, f"{name} {value!r}: expected a date like "
-                                            "2026-12-01") from None
+            _check_date(name, getattr(f, name))
         page = str(params.get("page", "1")).strip()
         if not page.isdigit() or not 1 <= int(page) <= 100_000:
             raise ConsoleError(400, f"page {page[:20]!r}: expected a page number")
@@ -567,12 +570,7 @@ async def export_briefing(request: Request, session: Regulator
         raise ConsoleError(400, f"format {fmt!r}: expected one of {', '.join(BRIEFING_FORMATS)}")
     since, until = form_field(form, "since", 10), form_field(form, "until", 10)
     for name, value in (("since", since), ("until", until)):
-        if value:
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise ConsoleError(400, f"{name} {value!r}: expected a date like "
-                                        "2026-12-01") from None
+        _check_date(name, value)
     if not since:
         raise ConsoleError(400, "since: the briefing needs the first day of its period")
     store = _store(request)
