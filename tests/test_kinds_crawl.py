@@ -139,10 +139,10 @@ def crawled(tmp_path_factory):
     apps = dict(APP_V1)
     web = Web({P2P: P2P_SITE, APPS: apps, SEARCH: {}, ADV: {}})
     adv = web.base(ADV)
-    web.servers[SEARCH].RequestHandlerClass.content.update({
+    web.pages[SEARCH].update({
         "/s": search_page(adv), "/baike/licai.html": page("<p>理财百科。</p>"),
         "/link": page("<p>正在跳转</p>")})
-    web.servers[ADV].RequestHandlerClass.content.update({
+    web.pages[ADV].update({
         p: page(f"<p>{p}</p>") for p in ("/lp-direct.html", "/lp-redirect.html", "/news.html")})
     store = tmp / "store"
     try:
