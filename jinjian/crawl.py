@@ -45,9 +45,13 @@ class SiteResult:
     changed: int = 0
     unchanged: int = 0
 
+    # a worker of a run shared on Redis (--frontier): another worker may have fetched the
+    # target's pages, so fetching none is a failure only when this worker met errors
+    shared: bool = False
+
     @property
     def failed(self) -> bool:
-        return self.pages == 0
+        return self.pages == 0 and (not self.shared or self.error_count > 0)
 
     @property
     def error_count(self) -> int:
@@ -249,6 +253,7 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
                 rendered=t.rendered, landings=t.landings, errors=list(t.errors), hits=t.hits,
                 error_kinds=dict(t.error_kinds), cut_short=list(t.cut_short),
                 robots_ignored=t.robots_reason if t.robots == "ignore" else "",
+                shared=run is not None,
                 **{state: crawler.stats.get_value(f"jinjian/incremental/{state}/{t.url}", 0)
                    for state in ("new", "changed", "unchanged")},
             ))
