@@ -13,25 +13,17 @@ methods are used, so it works on every backend.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from jinjian.cli_common import StoreOpt, fail, open_store_or_fail
+from jinjian.cli_common import StoreOpt, TableJson, fail, json_line, open_store_or_fail
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
-
-
-class Fmt(StrEnum):
-    table = "table"
-    json = "json"
 
 
 def app_rows(opened: Any, site: str | None = None) -> Iterator[dict[str, Any]]:
@@ -81,7 +73,7 @@ def apps(
     site: Annotated[str | None, typer.Option(
         "--site", help="only the listings of this app store (registered domain, or host:port "
         "on an IP address)")] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="table | json (JSON lines)")] = Fmt.table,
+    fmt: Annotated[TableJson, typer.Option("--format", help="table | json (JSON lines)")] = TableJson.table,
     store: StoreOpt = None,
 ) -> None:
     """List the app listings crawled from app stores: name, package, developer, current version,
@@ -95,9 +87,9 @@ def apps(
             rows = list(app_rows(opened, site))
         except StoreError as exc:
             fail(str(exc))
-    if fmt is Fmt.json:
+    if fmt is TableJson.json:
         for r in rows:
-            sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+            json_line(r)
     else:
         table = Table(show_lines=True)
         table.add_column("app · package", overflow="fold", ratio=2)

@@ -3,7 +3,9 @@ failure, and opening the store named by that option."""
 
 from __future__ import annotations
 
+import json
 import sys
+from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -13,6 +15,18 @@ StoreOpt = Annotated[
     typer.Option("--store", help="store folder (embedded SQLite) or cluster URL; "
                  "default $JINJIAN_STORE or ./jinjian-data"),
 ]
+
+
+class TableJson(StrEnum):
+    """``--format`` of the listing commands."""
+
+    table = "table"
+    json = "json"
+
+
+def json_line(record: dict[str, Any]) -> None:
+    """One JSON object on a line of stdout (UTF-8 Chinese kept as it is)."""
+    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

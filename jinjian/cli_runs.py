@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jinjian.cli_common import StoreOpt, fail, open_store_or_fail
+from jinjian.cli_common import StoreOpt, TableJson, fail, json_line, open_store_or_fail
 
 if TYPE_CHECKING:
     from indexer import Store
@@ -25,18 +25,9 @@ out = Console(highlight=False, soft_wrap=True, markup=False)
 SITE_STATUSES = ("none", "referred", "taken_down", "still_online", "verified_closed")
 
 
-class TableJson(StrEnum):
-    table = "table"
-    json = "json"
-
-
 class MdJson(StrEnum):
     md = "md"
     json = "json"
-
-
-def _json_line(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -64,7 +55,7 @@ def runs_list(
     if fmt is TableJson.json:
         for run in runs:
             d = run.to_json()
-            _json_line({"id": d.pop("id"), "started": d.pop("started"),
+            json_line({"id": d.pop("id"), "started": d.pop("started"),
                         "finished": d.pop("finished"), "exit_state": d.pop("exit_state"), **d})
         return
     table = Table()
@@ -142,7 +133,7 @@ def sites_cmd(
         rows = [r for r in rows if (r["takedown_status"] or "none") == status]
     if fmt is TableJson.json:
         for row in rows:
-            _json_line(row)
+            json_line(row)
         return
     table = Table()
     for col in ("site", "kind", "region", "ICP", "operator", "hits", "risk", "takedown",
@@ -236,7 +227,7 @@ def tip_list(
         tips = opened.tips(status)
     if fmt is TableJson.json:
         for tip in tips:
-            _json_line(tip.to_json())
+            json_line(tip.to_json())
         return
     table = Table()
     for col in ("id", "added", "source", "url", "status", "hits", "outcome", "note"):

@@ -14,14 +14,13 @@ import difflib
 import json
 import sys
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from jinjian.cli_common import StoreOpt, fail, open_store_or_fail
+from jinjian.cli_common import StoreOpt, TableJson, fail, json_line, open_store_or_fail
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -30,11 +29,6 @@ out = Console(highlight=False, soft_wrap=True, markup=False)
 #: Screening rule sets listed first: an advertiser-status stop order before the content rules.
 FIRST_SETS = ("flagged_advertiser", "negative_list")
 TABLE_EVIDENCE_PER_LINE = 5
-
-
-class Fmt(StrEnum):
-    table = "table"
-    json = "json"
 
 
 def _check_site(opened: Any, site: str) -> Any:
@@ -106,7 +100,7 @@ def screen_site(
     rule_set: Annotated[str | None, typer.Option(
         "--rule-set", help="only this rule set (p2p, flagged_advertiser, negative_list, "
         "licence_scope, payment, …)")] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="table | json (JSON lines)")] = Fmt.table,
+    fmt: Annotated[TableJson, typer.Option("--format", help="table | json (JSON lines)")] = TableJson.table,
     store: StoreOpt = None,
 ) -> None:
     """List the screening evidence of a site: rule set, rule, sentence, legal basis, URL.
@@ -123,9 +117,9 @@ def screen_site(
             rows = list(screening_rows(opened, site, rule_set))
         except StoreError as exc:
             fail(str(exc))
-    if fmt is Fmt.json:
+    if fmt is TableJson.json:
         for r in rows:
-            sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+            json_line(r)
     else:
         table = Table(show_lines=True)
         table.add_column("rule", overflow="fold", ratio=1)
@@ -205,7 +199,7 @@ def _evidence_json(ev: Any, urls: dict[int, str]) -> dict[str, Any]:
 def screen_p2p(
     site: Annotated[str, typer.Argument(
         metavar="DOMAIN", help="the P2P site (registered domain, or host:port on an IP address)")],
-    fmt: Annotated[Fmt, typer.Option("--format", help="table | json")] = Fmt.table,
+    fmt: Annotated[TableJson, typer.Option("--format", help="table | json")] = TableJson.table,
     store: StoreOpt = None,
 ) -> None:
     """The P2P red-line checklist of a site, with its evidence and a suggested class.
@@ -223,7 +217,7 @@ def screen_p2p(
     if record.kind != "p2p":
         err.print(f"note: {site} was crawled as a {record.kind or 'unknown'} site; this is the "
                   "P2P lending checklist")
-    if fmt is Fmt.json:
+    if fmt is TableJson.json:
         d = checklist.to_dict()
         d["kind"] = record.kind
         d["facts"] = checklist.facts

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from indexer import SQLiteStore
-from tests.conftest import free_port, run_cli
+from tests.conftest import free_port, run_cli, serve_html
 
 BANNED = "本平台承诺保本保息，年化收益12%，稳赚不赔。"  # categories 1 and 2 (rules)
 AD = "首付不够我来凑，最低一成首付，[点此](javascript:alert(1)) *马上* 办理"  # category 9
@@ -43,27 +43,13 @@ class Web:
     def __init__(self, names: list[str]) -> None:
         self.pages: dict[str, dict[str, tuple[int, str]]] = {n: {} for n in names}
         self.servers: dict[str, ThreadingHTTPServer] = {}
-        web = self
         for name in names:
-            class Handler(BaseHTTPRequestHandler):
-                site = name
+            def route(path: str, name: str = name) -> tuple[int, str]:
+                # looked up at each request: the test replaces a site's pages between runs
+                return self.pages[name].get(path.split("?")[0],
+                                            (404, "<html><body>404</body></html>"))
 
-                def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-                    status, html = web.pages[self.site].get(
-                        self.path.split("?")[0], (404, "<html><body>404</body></html>"))
-                    data = html.encode("utf-8")
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/html; charset=utf-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-
-                def log_message(self, *args: object) -> None:
-                    return None
-
-            server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            server = serve_html(route)
             self.servers[name] = server
 
     def site(self, name: str) -> str:
