@@ -323,11 +323,7 @@ def test_what_a_move_rests_on_is_audited_and_copied(store_space, tmp_path):
     assert [a.details for a in store.audit(hit)] == want
     assert [a.details for a in store.audit()] == want
     assert store.stored_hit(hit).audit[2].details["document"] == "沪银监认〔2026〕12号"
-    back = open_store(tmp_path / "back")
-    store_space.opened.append(back)
-    copy_store(store, back)
-    again = store_space.open()
-    copy_store(back, again)
+    back, again, _ = _through_sqlite(store_space, store, tmp_path)
     for copy in (back, again):
         assert [a.details for a in copy.audit(hit)] == want
 
@@ -465,6 +461,17 @@ class _Stats:
 class _Crawler:
     def __init__(self):
         self.stats = _Stats()
+
+
+def _through_sqlite(store_space, source, tmp_path):
+    """``source`` copied by `jinjian index copy` to an embedded store, and from there to a fresh
+    store of the backend under test: (the SQLite copy, the copy back, the first copy's report)."""
+    copy = open_store(tmp_path / "copy")
+    store_space.opened.append(copy)
+    report = copy_store(source, copy)
+    back = store_space.open()
+    copy_store(copy, back)
+    return copy, back, report
 
 
 def _item(n):
@@ -647,11 +654,7 @@ def test_warc_references_are_kept_returned_and_copied(store_space, tmp_path):
     segment = spool.append([(replace(P5, warc=ad_ref), {}, "2026-12-04T00:00:00Z")])
     assert next(Spool.read(segment))[0].warc == ad_ref
     spool.replay(again)
-    copy = open_store(tmp_path / "copy")
-    store_space.opened.append(copy)
-    copy_store(again, copy)
-    back = store_space.open()
-    copy_store(copy, back)
+    copy, back, _ = _through_sqlite(store_space, again, tmp_path)
     for s in (copy, back):
         assert s.document(P1.id).warc == _warc_ref(9999)
         assert s.document(A1.id).warc == ad_ref and s.document(P5.id).warc == ad_ref
@@ -691,11 +694,7 @@ def test_screenshot_evidence_is_recorded_kept_and_copied(store_space, tmp_path):
     store.close()
     again = store_space.open(location, create=False)
     assert again.document(P1.id).extra["screenshot"] == SHOT
-    copy = open_store(tmp_path / "copy")
-    store_space.opened.append(copy)
-    copy_store(again, copy)
-    back = store_space.open()
-    copy_store(copy, back)
+    copy, back, _ = _through_sqlite(store_space, again, tmp_path)
     for s in (copy, back):
         assert s.document(P1.id).extra["screenshot"] == SHOT
         assert s.document(A1.id).extra["screenshot"] == missing
@@ -749,12 +748,8 @@ def test_runs_tips_and_rechecks_are_kept_listed_and_copied(store_space, tmp_path
     def records(s):
         return [r.to_json() for r in s.export_records()]
 
-    copy = open_store(tmp_path / "copy")
-    store_space.opened.append(copy)
-    report = copy_store(again, copy)
+    copy, back, report = _through_sqlite(store_space, again, tmp_path)
     assert report.records == 6
-    back = store_space.open()
-    copy_store(copy, back)
     for s in (copy, back):
         assert records(s) == records(again)
         assert [r.to_json() for r in s.runs()] == [r.to_json() for r in again.runs()]
