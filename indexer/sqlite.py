@@ -50,7 +50,7 @@ from indexer.base import (
 
 __all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_NAME = "jinjian.sqlite3"
 
 # Version 1, as the first slice created it. A new store is created at version 1 and migrated, so
@@ -189,6 +189,81 @@ ALTER TABLE audit ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
 """
 
 
+# Version 6: hits counted in two small tables kept in step with ``hits`` by triggers, so in the
+# same transaction as every write (``INSERT … ON CONFLICT DO UPDATE`` on hits fires the update
+# triggers, not the insert one): ``hit_counts`` by (category, site), read in the order of its
+# ``n`` index for "the sites of one category, most hits first"; ``hit_facets`` by (category, kind,
+# region, doc_type, status), a few thousand rows at most, for the dashboard's counts under its
+# filters. ``SQLiteStore.aggregate`` reads them when they keep every filter of the query. A group
+# is deleted when its count falls to 0, as a GROUP BY over hits would not show it.
+SCHEMA_V6 = """
+CREATE TABLE hit_counts (
+    category INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (category, site)
+) WITHOUT ROWID;
+INSERT INTO hit_counts (category, site, n)
+    SELECT category, site, COUNT(*) FROM hits GROUP BY category, site;
+CREATE INDEX hit_counts_by_n ON hit_counts(category, n DESC, site);
+CREATE INDEX hit_counts_site ON hit_counts(site, n);
+CREATE TABLE hit_facets (
+    category INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    region TEXT NOT NULL,
+    doc_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (category, kind, region, doc_type, status)
+) WITHOUT ROWID;
+INSERT INTO hit_facets (category, kind, region, doc_type, status, n)
+    SELECT category, kind, region, doc_type, status, COUNT(*) FROM hits
+    GROUP BY category, kind, region, doc_type, status;
+CREATE TRIGGER hit_counts_ai AFTER INSERT ON hits
+BEGIN
+    INSERT INTO hit_counts (category, site, n) VALUES (new.category, new.site, 1)
+        ON CONFLICT (category, site) DO UPDATE SET n = n + 1;
+    INSERT INTO hit_facets (category, kind, region, doc_type, status, n)
+        VALUES (new.category, new.kind, new.region, new.doc_type, new.status, 1)
+        ON CONFLICT (category, kind, region, doc_type, status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER hit_counts_ad AFTER DELETE ON hits
+BEGIN
+    UPDATE hit_counts SET n = n - 1 WHERE category = old.category AND site = old.site;
+    DELETE FROM hit_counts WHERE category = old.category AND site = old.site AND n <= 0;
+    UPDATE hit_facets SET n = n - 1 WHERE category = old.category AND kind = old.kind
+        AND region = old.region AND doc_type = old.doc_type AND status = old.status;
+    DELETE FROM hit_facets WHERE category = old.category AND kind = old.kind
+        AND region = old.region AND doc_type = old.doc_type AND status = old.status AND n <= 0;
+END;
+CREATE TRIGGER hit_counts_au AFTER UPDATE OF category, site ON hits
+WHEN old.category IS NOT new.category OR old.site IS NOT new.site
+BEGIN
+    UPDATE hit_counts SET n = n - 1 WHERE category = old.category AND site = old.site;
+    DELETE FROM hit_counts WHERE category = old.category AND site = old.site AND n <= 0;
+    INSERT INTO hit_counts (category, site, n) VALUES (new.category, new.site, 1)
+        ON CONFLICT (category, site) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER hit_facets_au AFTER UPDATE OF category, kind, region, doc_type, status ON hits
+WHEN old.category IS NOT new.category OR old.kind IS NOT new.kind
+    OR old.region IS NOT new.region OR old.doc_type IS NOT new.doc_type
+    OR old.status IS NOT new.status
+BEGIN
+    UPDATE hit_facets SET n = n - 1 WHERE category = old.category AND kind = old.kind
+        AND region = old.region AND doc_type = old.doc_type AND status = old.status;
+    DELETE FROM hit_facets WHERE category = old.category AND kind = old.kind
+        AND region = old.region AND doc_type = old.doc_type AND status = old.status AND n <= 0;
+    INSERT INTO hit_facets (category, kind, region, doc_type, status, n)
+        VALUES (new.category, new.kind, new.region, new.doc_type, new.status, 1)
+        ON CONFLICT (category, kind, region, doc_type, status) DO UPDATE SET n = n + 1;
+END;
+"""
+
+# The count tables and the columns each keeps (SCHEMA_V6), the smaller first.
+COUNT_TABLES = (("hit_facets", ("category", "kind", "region", "doc_type", "status")),
+                ("hit_counts", ("category", "site")))
+
+
 def _statements(script: str) -> Iterator[str]:
     """The statements of ``script`` (executescript would commit the migration's transaction)."""
     buf = ""
@@ -246,8 +321,13 @@ def _migrate_to_5(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migrate_to_6(conn: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA_V6):
+        conn.execute(statement)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_nightly, 5: _migrate_to_5}
+    2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_nightly, 5: _migrate_to_5, 6: _migrate_to_6}
 
 DOC_COLUMNS = ("id", "doc_type", "url", "site", "kind", "region", "title", "text",
                "content_hash", "landing_url", "advertiser", "image_url", "ad_kind", "position",
@@ -654,6 +734,33 @@ class SQLiteStore(Store):
             where, args = self._where(query, exhaustive=True)
             return int(self.conn.execute(f"SELECT COUNT(*) FROM hits h{where}", args).fetchone()[0])
 
+    @staticmethod
+    def _counted(by: str, query: HitQuery) -> tuple[str, list[Any]] | None:
+        """The SQL that answers ``aggregate(by, query)`` from a count table that keeps ``by``
+        and every filter of ``query``, or None (time, full text, or filters of both tables)."""
+        if query.since or query.until or (query.text or "").strip():
+            return None
+        statuses = query.statuses()
+        fixed = {f: getattr(query, f) for f in ("category", "site", "kind", "region", "doc_type")}
+        filters = {f for f, v in fixed.items() if v is not None} | (
+            {"status"} if statuses is not None else set())
+        for table, columns in COUNT_TABLES:
+            if by not in columns or not filters <= set(columns):
+                continue
+            clauses = [f"{f} = ?" for f in columns if f != "status" and f in filters]
+            args = [fixed[f] for f in columns if f != "status" and f in filters]
+            if statuses is not None:
+                clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+                args += statuses
+            where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+            if table == "hit_counts" and len(filters - {by}) == 1:
+                # the other column of the key is fixed: each row is a group, read already
+                # ordered from hit_counts_by_n (or from one site's few rows)
+                return f"SELECT {by} AS k, n FROM {table}{where} ORDER BY n DESC, k LIMIT ?", args
+            return (f"SELECT {by} AS k, SUM(n) AS n FROM {table}{where} GROUP BY k "
+                    "ORDER BY n DESC, k LIMIT ?", args)
+        return None
+
     def aggregate(self, by: str, query: HitQuery | None = None, limit: int | None = None
                   ) -> list[tuple[Any, int]]:
         keys = {"category": "h.category", "site": "h.site", "kind": "h.kind",
@@ -661,14 +768,18 @@ class SQLiteStore(Store):
                 "day": "substr(h.first_seen, 1, 10)"}
         if by not in keys:
             raise QueryError(f"aggregate by {by!r}: expected one of {', '.join(keys)}")
+        query = (query or HitQuery()).checked()
         order = "k" if by == "day" else "n DESC, k"
         with self._lock:
-            where, args = self._where((query or HitQuery()).checked(), exhaustive=True)
-            rows = self.conn.execute(
-                f"SELECT {keys[by]} AS k, COUNT(*) AS n FROM hits h{where} GROUP BY k "
-                f"ORDER BY {order} LIMIT ?", [*args, -1 if limit is None else limit]
-            ).fetchall()
-        return [(r[0], int(r[1])) for r in rows]
+            counted = self._counted(by, query)
+            if counted is None:
+                where, args = self._where(query, exhaustive=True)
+                counted = (f"SELECT {keys[by]} AS k, COUNT(*) AS n FROM hits h{where} "
+                           f"GROUP BY k ORDER BY {order} LIMIT ?", args)
+            sql, args = counted
+            cursor = self.conn.cursor()
+            cursor.row_factory = None  # plain tuples: a site list has tens of thousands of rows
+            return cursor.execute(sql, [*args, -1 if limit is None else limit]).fetchall()
 
     def stored_hit(self, hit: str) -> StoredHit | None:
         with self._lock:

@@ -280,6 +280,34 @@ def test_aggregations(store_space):
         store.aggregate("colour")
 
 
+def test_aggregations_under_the_dashboard_s_filters(store_space):
+    """The counts the dashboard and the site lists show under every filter they pass, as the
+    store changes: a review, a document whose kind and region a later crawl changed, new hits."""
+    store = load(store_space.open())
+    store.transition(H(P1, 2), "dismissed", user="li")
+    assert store.aggregate("category", HitQuery(site="a.cn")) == [(5, 2), (2, 1)]
+    assert store.aggregate("site", HitQuery(category=5, site="a.cn")) == [("a.cn", 2)]
+    assert store.aggregate("site", HitQuery(category=3)) == []
+    assert store.aggregate("kind", HitQuery(category=5)) == [("p2p", 2)]
+    assert store.aggregate("status", HitQuery(category=2)) == [("dismissed", 1)]
+    assert store.aggregate("status", HitQuery(site="a.cn")) == [("new", 2), ("dismissed", 1)]
+    assert store.aggregate("region", HitQuery(status="new", doc_type="page")) == [
+        ("ningxia", 2), ("shanghai", 2), ("wenzhou", 1)]
+    assert store.aggregate("category", HitQuery(status=["dismissed", "confirmed"])) == [(2, 1)]
+    assert store.aggregate("doc_type", HitQuery(kind="portal")) == [("ad", 1)]
+    assert store.aggregate("kind", HitQuery(category=5, since="2026-12-02")) == [("p2p", 1)]
+    assert store.aggregate("site", HitQuery(category=5, text="存管")) == [("a.cn", 1)]
+    # the next crawl files c.cn under another kind and region, and finds two more hits on it
+    moved = replace(P3, kind="p2p", region="shanghai")
+    store.write_document(moved, verdict(7, 5, score=0.8), "2026-12-06T00:00:00Z")
+    assert store.aggregate("kind", HitQuery(category=7)) == [("p2p", 1)]
+    assert store.aggregate("region", HitQuery(category=5)) == [("shanghai", 3)]
+    assert store.aggregate("site", HitQuery(category=5)) == [("a.cn", 2), ("c.cn", 1)]
+    assert store.aggregate("site", HitQuery(category=5), limit=1) == [("a.cn", 2)]
+    assert store.aggregate("category", HitQuery(kind="finance")) == []
+    assert store.aggregate("category") == [(5, 3), (2, 1), (6, 1), (7, 1), (8, 1), (9, 1)]
+
+
 def test_review_transitions_are_audited(store_space):
     store = load(store_space.open())
     hit = H(P1, 2)

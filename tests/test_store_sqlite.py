@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -250,3 +251,111 @@ def test_full_text_walks_hits_for_common_words_with_the_same_answers(tmp_path, m
         test_full_text_in_chinese(space)
     finally:
         space.cleanup()
+
+
+# --- counts kept beside the hits (schema 6) ----------------------------------------------------
+
+AGGREGATE_KEYS = ("category", "site", "kind", "region", "status", "doc_type", "day")
+AGGREGATE_QUERIES = [
+    HitQuery(), HitQuery(category=2), HitQuery(site="a.cn"), HitQuery(category=2, site="a.cn"),
+    HitQuery(category=5, status="confirmed"), HitQuery(kind="p2p", region="shanghai"),
+    HitQuery(status=["new", "referred"], doc_type="page"), HitQuery(site="b.cn", kind="portal"),
+    HitQuery(category=9, since="2026-11-02"), HitQuery(category=2, text="保本"),
+    HitQuery(region="nowhere"),
+]
+
+
+def _key(hit, by):
+    return hit.first_seen[:10] if by == "day" else getattr(hit, by)
+
+
+def assert_aggregates_are_the_hits_counted(store):
+    """Every aggregation under every kind of filter equals the matching hits counted one by one,
+    and the count tables equal a GROUP BY over the hits."""
+    for query in AGGREGATE_QUERIES:
+        hits = list(store.hits(query))
+        for by in AGGREGATE_KEYS:
+            counted: dict = {}
+            for h in hits:
+                counted[_key(h, by)] = counted.get(_key(h, by), 0) + 1
+            order = (lambda kv: kv[0]) if by == "day" else (lambda kv: (-kv[1], kv[0]))
+            assert store.aggregate(by, query) == sorted(counted.items(), key=order), (by, query)
+    for table, columns in sqlite_backend.COUNT_TABLES:
+        keys = ", ".join(columns)
+        kept = f"SELECT {keys}, n FROM {table} ORDER BY {keys}"
+        counted = f"SELECT {keys}, COUNT(*) FROM hits GROUP BY {keys} ORDER BY {keys}"
+        assert [tuple(r) for r in store.conn.execute(kept)] == [
+            tuple(r) for r in store.conn.execute(counted)], table
+
+
+def _busy_store(store):
+    """Pages and ads on three sites, seen twice, with reviews: every kind of hit row."""
+    for day in ("2026-11-01", "2026-11-02"):
+        for i in range(6):
+            store.write_document(replace(page(f"http://a.cn/{i}.html"), region="shanghai"),
+                                 verdict(2, 5) if i % 2 else verdict(2), f"{day}T0{i}:00:00Z")
+        store.write_document(ad("http://b.cn/", "/html/body/div[1]"), verdict(9), f"{day}T08:00:00Z")
+        store.write_document(page("http://c.cn/", "c.cn", "finance", "首付贷"), verdict(9),
+                             f"{day}T09:00:00Z")
+    store.transition(hit_id(page("http://a.cn/1.html").id, 5), "confirmed", user="zhang")
+    store.transition(hit_id(page("http://a.cn/3.html").id, 5), "confirmed", user="zhang")
+    store.transition(hit_id(page("http://a.cn/3.html").id, 5), "referred", user="zhang")
+    store.transition(hit_id(page("http://a.cn/0.html").id, 2), "dismissed", user="li")
+
+
+def test_a_schema_5_store_migrates_with_the_same_aggregates(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_backend, "SCHEMA_VERSION", 5)
+    with SQLiteStore(tmp_path / "old") as store:  # written as this jinjian's schema 5 did
+        _busy_store(store)
+        assert store.schema_version() == 5
+        assert not store.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'hit_counts'").fetchone()
+    monkeypatch.setattr(sqlite_backend, "SCHEMA_VERSION", 6)
+    with open_store(tmp_path / "old") as store:
+        assert store.schema_version() == 6
+        assert store.count_hits() == 11
+        assert store.aggregate("site", HitQuery(category=2)) == [("a.cn", 6)]
+        assert store.aggregate("status", HitQuery(category=5)) == [
+            ("confirmed", 1), ("new", 1), ("referred", 1)]
+        assert_aggregates_are_the_hits_counted(store)
+        # and the counts follow the writes made after the upgrade
+        store.write_document(page("http://a.cn/9.html"), verdict(5), "2026-11-03T00:00:00Z")
+        assert store.aggregate("site", HitQuery(category=5)) == [("a.cn", 4)]
+        assert_aggregates_are_the_hits_counted(store)
+
+
+def test_the_counts_follow_every_write(tmp_path):
+    with SQLiteStore(tmp_path / "s") as store:
+        _busy_store(store)
+        assert_aggregates_are_the_hits_counted(store)
+        # a later crawl files a.cn's pages under another kind and region
+        for i in range(3):
+            store.write_document(page(f"http://a.cn/{i}.html", kind="finance"),
+                                 verdict(2, 7), "2026-11-05T00:00:00Z")
+        assert store.aggregate("kind", HitQuery(category=2)) == [
+            ("finance", 3), ("p2p", 3)]
+        # a batch with a broken item: the item is rejected, the rest written, counts exact
+        broken = verdict(3)
+        broken["categories"] = [3, "not-a-number"]
+        report = store.write_documents([
+            (page("http://d.cn/", "d.cn"), verdict(6), "2026-11-06T00:00:00Z"),
+            (page("http://d.cn/x", "d.cn"), broken, "2026-11-06T00:00:00Z")])
+        assert report.written == 1 and len(report.rejected) == 1
+        store.transition_site("c.cn", "confirmed", user="zhang")
+        assert_aggregates_are_the_hits_counted(store)
+        # hits removed by hand (SQL) leave no empty group behind
+        store.conn.execute("DELETE FROM hits WHERE site = 'd.cn'")
+        assert store.aggregate("site", HitQuery(category=6)) == []
+        assert_aggregates_are_the_hits_counted(store)
+
+
+def test_a_copied_store_has_the_same_counts(tmp_path):
+    from indexer.copy import copy_store
+
+    with SQLiteStore(tmp_path / "a") as source, SQLiteStore(tmp_path / "b") as target:
+        _busy_store(source)
+        copy_store(source, target)
+        for query in AGGREGATE_QUERIES:
+            for by in AGGREGATE_KEYS:
+                assert target.aggregate(by, query) == source.aggregate(by, query)
+        assert_aggregates_are_the_hits_counted(target)
