@@ -8,17 +8,22 @@ and app-store sites, in Chinese, about a third of them hits of one or two catego
 - category + date range (a page of 50 hits and the total count),
 - one site,
 - full text + category,
-- aggregations (by category over a month, by site (all, and the top 20), by day).
+- aggregations (by category over a month, by site (all, and the top 20), by day),
+- the console's dashboard for one category (counts by category, kind, region, day and status,
+  and the total: what a click on a category bar asks).
 
     .venv/bin/python bench/store_bench.py              # 100 000 documents
     .venv/bin/python bench/store_bench.py --million    # 1 000 000 documents
     .venv/bin/python bench/store_bench.py --docs 20000 --store /tmp/bench-store --keep
     .venv/bin/python bench/store_bench.py --store /tmp/bench-store --reuse   # queries only
+
+``--reuse`` on a store of an older schema upgrades it first and prints how long that took.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -116,6 +121,11 @@ def timed(fn, runs: int) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
 
 
+def _load() -> str:
+    """The machine's load average: latencies measured beside other work are pessimistic."""
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=100_000)
@@ -133,7 +143,9 @@ def main() -> None:
     if args.reuse:
         if not args.store:
             parser.error("--reuse needs --store")
+        t = time.perf_counter()
         store = SQLiteStore(path, create=False)
+        print(f"opened {path} (schema {store.schema_version()}) in {time.perf_counter() - t:.1f} s")
         n = store.count_documents()
         hits = store.count_hits()
     else:
@@ -149,7 +161,7 @@ def main() -> None:
         hits = store.count_hits()
         print(f"indexed {n} documents ({hits} hits) in {elapsed:.1f} s: {n / elapsed:.0f} docs/s "
               f"(batches of {args.batch}; jieba segmentation {_segmenting[0]:.1f} s of it, "
-              f"{n / max(elapsed - _segmenting[0], 1e-9):.0f} docs/s without)")
+              f"{n / max(elapsed - _segmenting[0], 1e-9):.0f} docs/s without; {_load()})")
         store.conn.execute("ANALYZE")
         del items
 
@@ -161,6 +173,12 @@ def main() -> None:
     def page_and_count(q: HitQuery) -> None:
         list(store.hits(q))
         store.count_hits(q)
+
+    def dashboard(i: int) -> None:
+        query = HitQuery(category=1 + i % 9)
+        for by in ("category", "kind", "region", "day", "status"):
+            store.aggregate(by, query)
+        store.count_hits(query)
 
     def cat_range(i: int) -> HitQuery:
         d = days[i % len(days)]
@@ -184,13 +202,17 @@ def main() -> None:
             "site", HitQuery(category=1 + i % 9), limit=20)),
         ("aggregate by day, one category", lambda i: store.aggregate("day", HitQuery(category=1 + i % 9))),
         ("aggregate by category, all hits", lambda i: store.aggregate("category")),
+        ("aggregate by kind, one category", lambda i: store.aggregate("kind", HitQuery(
+            category=1 + i % 9))),
+        ("dashboard, one category", dashboard),
     ]
-    print(f"\nquery latency over {args.runs} runs each ({n} documents, {hits} hits):")
+    print(f"\nquery latency over {args.runs} runs each ({n} documents, {hits} hits; {_load()}):")
     print(f"  {'query':<40} {'p50 ms':>8} {'p95 ms':>8}")
     for name, fn in queries:
         fn(0)  # warm
         p50, p95 = timed(fn, args.runs)
         print(f"  {name:<40} {p50:8.1f} {p95:8.1f}")
+    print(f"  ({_load()} at the end)")
     store.close()
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     print(f"\nstore size: {size / 1e6:.0f} MB at {path}")

@@ -39,20 +39,23 @@ __all__ = [
 
 
 def open_store(location: str | Path, *, create: bool = True, retries: int | None = None,
-               backoff: float | None = None) -> Store:
+               backoff: float | None = None, ca_file: str | None = None) -> Store:
     """Open the store at ``location``: a folder path (embedded SQLite) or the URL of an
     Elasticsearch or OpenSearch cluster (``http(s)://[user:pass@]host:port[/index-prefix]``),
     whose kind is found by asking the server.
 
     ``retries`` and ``backoff`` (seconds, doubled each retry) bound how long a cluster request
     is retried before ``StoreUnavailable``; defaults ``$JINJIAN_STORE_RETRIES`` (4) and
-    ``$JINJIAN_STORE_BACKOFF`` (0.5).
+    ``$JINJIAN_STORE_BACKOFF`` (0.5). Over https the cluster's certificate is verified against
+    ``ca_file``, a PEM file of CA certificates (default ``$JINJIAN_STORE_CA``; without it, the
+    system's CAs).
     """
     text = str(location)
     if text.startswith(("http://", "https://")):
         from indexer.search import open_search_store
 
-        return open_search_store(text, create=create, retries=retries, backoff=backoff)
+        return open_search_store(text, create=create, retries=retries, backoff=backoff,
+                                 ca_file=ca_file)
     if "://" in text:
         raise StoreError(f"{text}: a store is a folder path or an http(s):// cluster URL")
     return SQLiteStore(Path(text), create=create)

@@ -23,6 +23,7 @@ import base64
 import json
 import os
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -170,11 +171,11 @@ def _params(params: dict[str, Any] | None) -> dict[str, str] | None:
 class ElasticTransport(Transport):
     flavor = "elasticsearch"
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, ca_file: str | None = None) -> None:
         from elasticsearch import Elasticsearch
 
         self.client = Elasticsearch(base_url, request_timeout=timeout, max_retries=0,
-                                    retry_on_timeout=False)
+                                    retry_on_timeout=False, ca_certs=ca_file)
 
     def request(self, method: str, path: str, *, body: Any = None, ndjson: str | None = None,
                 params: dict[str, Any] | None = None) -> Any:
@@ -198,11 +199,12 @@ class ElasticTransport(Transport):
 class OpenSearchTransport(Transport):
     flavor = "opensearch"
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, ca_file: str | None = None) -> None:
         from opensearchpy import OpenSearch
 
+        tls = {"verify_certs": True, "ca_certs": ca_file} if base_url.startswith("https:") else {}
         self.client = OpenSearch([base_url], timeout=timeout, max_retries=0,
-                                 retry_on_timeout=False)
+                                 retry_on_timeout=False, **tls)
 
     def request(self, method: str, path: str, *, body: Any = None, ndjson: str | None = None,
                 params: dict[str, Any] | None = None) -> Any:
@@ -225,19 +227,47 @@ class OpenSearchTransport(Transport):
 
 # --- opening ----------------------------------------------------------------------------------
 
+CA_VARIABLE = "JINJIAN_STORE_CA"
+
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 
 
-def probe(base_url: str, timeout: float = 10) -> tuple[str, dict[str, Any]]:
-    """Ask the server at ``base_url`` what it is: ``("elasticsearch" | "opensearch", info)``."""
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The TLS context that verifies a cluster's certificate against ``ca_file`` (a PEM file of
+    one or more CA certificates: a private CA), or against the system's CAs; a file that is
+    missing or holds no certificate is a ``StoreError`` naming it."""
+    if not ca_file:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except FileNotFoundError:
+        raise StoreError(f"{CA_VARIABLE} {ca_file}: no such file") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise StoreError(f"{CA_VARIABLE} {ca_file}: not a PEM file of CA certificates ({exc})"
+                         ) from None
+
+
+def _tls_failure(base_url: str, reason: ssl.SSLError) -> StoreError:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return StoreError(
+            f"{base_url}: the server's TLS certificate is not trusted "
+            f"({reason.verify_message}); set {CA_VARIABLE} to the file of the CA that signed it")
+    return StoreError(f"{base_url}: TLS with the server failed ({reason.reason or reason})")
+
+
+def probe(base_url: str, timeout: float = 10, ca_file: str | None = None
+          ) -> tuple[str, dict[str, Any]]:
+    """Ask the server at ``base_url`` what it is: ``("elasticsearch" | "opensearch", info)``.
+    Over https its certificate is verified against ``ca_file`` (else the system's CAs)."""
     parts = urlsplit(base_url)
+    context = tls_context(ca_file) if parts.scheme == "https" else None
     plain = f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}/"
     request = urllib.request.Request(plain, headers={"Accept": "application/json"})
     if parts.username:
         token = f"{parts.username}:{parts.password or ''}".encode()
         request.add_header("Authorization", "Basic " + base64.b64encode(token).decode())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:  # noqa: S310
             headers = resp.headers
             info = json.loads(resp.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
@@ -248,6 +278,8 @@ def probe(base_url: str, timeout: float = 10) -> tuple[str, dict[str, Any]]:
                          f"(GET / answered {exc.code})") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLError):  # not a server away: retrying would not help
+            raise _tls_failure(base_url, reason) from None
         raise StoreUnavailable(f"{base_url}: cannot reach the server ({reason})") from None
     except ValueError:
         raise StoreError(f"{base_url}: not Elasticsearch or OpenSearch (GET / is not JSON)"
@@ -266,17 +298,22 @@ def probe(base_url: str, timeout: float = 10) -> tuple[str, dict[str, Any]]:
 
 
 def open_search_store(url: str, *, create: bool = True, retries: int | None = None,
-                      backoff: float | None = None, timeout: float = 30) -> SearchStore:
-    """Open the store at a cluster URL ``http(s)://[user:pass@]host:port[/prefix]``."""
+                      backoff: float | None = None, timeout: float = 30,
+                      ca_file: str | None = None) -> SearchStore:
+    """Open the store at a cluster URL ``http(s)://[user:pass@]host:port[/prefix]``; over https
+    the cluster's certificate is verified against ``ca_file`` (default ``$JINJIAN_STORE_CA``,
+    else the system's CAs)."""
     parts = urlsplit(url)
     prefix = parts.path.strip("/") or "jinjian"
     if not _PREFIX.match(prefix):
         raise StoreError(f"{url}: the index prefix {prefix!r} must be lower-case letters, "
                          "digits, - or _")
     base = f"{parts.scheme}://{parts.netloc}"
-    flavor, info = probe(base)
-    transport: Transport = (OpenSearchTransport(base, timeout) if flavor == "opensearch"
-                            else ElasticTransport(base, timeout))
+    if ca_file is None:
+        ca_file = os.environ.get(CA_VARIABLE) or None
+    flavor, info = probe(base, ca_file=ca_file)
+    transport: Transport = (OpenSearchTransport(base, timeout, ca_file) if flavor == "opensearch"
+                            else ElasticTransport(base, timeout, ca_file))
     if retries is None:
         retries = int(os.environ.get("JINJIAN_STORE_RETRIES", "4"))
     if backoff is None:
