@@ -10,12 +10,14 @@ and app-store sites, in Chinese, about a third of them hits of one or two catego
 - full text + category,
 - aggregations (by category over a month, by site (all, and the top 20), by day),
 - the console's dashboard for one category (counts by category, kind, region, day and status,
-  and the total: what a click on a category bar asks).
+  and the total: what a click on a category bar asks),
+- the console's site list (every site with its counts and risk).
 
     .venv/bin/python bench/store_bench.py              # 100 000 documents
     .venv/bin/python bench/store_bench.py --million    # 1 000 000 documents
     .venv/bin/python bench/store_bench.py --docs 20000 --store /tmp/bench-store --keep
     .venv/bin/python bench/store_bench.py --store /tmp/bench-store --reuse   # queries only
+    .venv/bin/python bench/store_bench.py --against-schema 5   # write cost against schema 5
 
 ``--reuse`` on a store of an older schema upgrades it first and prints how long that took.
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer import Document, HitQuery, SQLiteStore, doc_id  # noqa: E402
+from indexer import sqlite as sqlite_backend  # noqa: E402
 from indexer import text as fulltext  # noqa: E402
 
 _segmenting = [0.0]
@@ -134,6 +137,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
     parser.add_argument("--batch", type=int, default=500, help="documents per write")
     parser.add_argument("--runs", type=int, default=60, help="runs of each query")
+    parser.add_argument("--against-schema", type=int, metavar="N",
+                        help="also write every batch, in turn, into a store at schema N (an older "
+                             "one, e.g. 5), and print the index speed of both")
     parser.add_argument("--reuse", action="store_true",
                         help="time the queries on the store at --store, as it is")
     args = parser.parse_args()
@@ -153,15 +159,35 @@ def main() -> None:
         items = generate(n)
         print(f"generated {n} documents in {time.perf_counter() - t:.1f} s "
               f"({sum(len(d.text) for d, _, _ in items) / n:.0f} characters each on average)")
-        store = SQLiteStore(path)
-        t = time.perf_counter()
+        stores = [(f"schema {sqlite_backend.SCHEMA_VERSION}", SQLiteStore(path))]
+        if args.against_schema:
+            # the same batches, in turn, into a store kept at an older schema: the write cost
+            # of the newer one under the same load
+            current = sqlite_backend.SCHEMA_VERSION
+            sqlite_backend.SCHEMA_VERSION = args.against_schema
+            try:
+                stores.append((f"schema {args.against_schema}",
+                               SQLiteStore(path.parent / f"{path.name}-schema-{args.against_schema}")))
+            finally:
+                sqlite_backend.SCHEMA_VERSION = current
+        fulltext.segment("预热")  # jieba loads its dictionary once, before any store is timed
+        _segmenting[0] = 0.0
+        spent = {name: [0.0, 0.0] for name, _ in stores}  # seconds writing, of it segmenting
         for start in range(0, n, args.batch):
-            store.write_documents(items[start:start + args.batch])
-        elapsed = time.perf_counter() - t
+            for name, target in stores:
+                t, seg = time.perf_counter(), _segmenting[0]
+                target.write_documents(items[start:start + args.batch])
+                spent[name][0] += time.perf_counter() - t
+                spent[name][1] += _segmenting[0] - seg
+        store = stores[0][1]
         hits = store.count_hits()
-        print(f"indexed {n} documents ({hits} hits) in {elapsed:.1f} s: {n / elapsed:.0f} docs/s "
-              f"(batches of {args.batch}; jieba segmentation {_segmenting[0]:.1f} s of it, "
-              f"{n / max(elapsed - _segmenting[0], 1e-9):.0f} docs/s without; {_load()})")
+        for name, (elapsed, segmenting) in spent.items():
+            print(f"{name}: indexed {n} documents ({hits} hits) in {elapsed:.1f} s: "
+                  f"{n / elapsed:.0f} docs/s (batches of {args.batch}; jieba segmentation "
+                  f"{segmenting:.1f} s of it, {n / max(elapsed - segmenting, 1e-9):.0f} docs/s "
+                  f"without; {_load()})")
+        for _, other in stores[1:]:
+            other.close()
         store.conn.execute("ANALYZE")
         del items
 
@@ -212,6 +238,12 @@ def main() -> None:
         fn(0)  # warm
         p50, p95 = timed(fn, args.runs)
         print(f"  {name:<40} {p50:8.1f} {p95:8.1f}")
+    # every site with its counts and risk, riskiest first (the console's sites page): a whole
+    # pass over the hits, so fewer runs
+    store.sites()
+    p50, p95 = timed(lambda i: store.sites(), max(3, args.runs // 6))
+    print(f"  {'site list (console sites page)':<40} {p50:8.1f} {p95:8.1f}"
+          f"   ({max(3, args.runs // 6)} runs)")
     print(f"  ({_load()} at the end)")
     store.close()
     size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
