@@ -195,8 +195,15 @@ ALTER TABLE audit ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
 # ``n`` index for "the sites of one category, most hits first"; ``hit_facets`` by (category, kind,
 # region, doc_type, status), a few thousand rows at most, for the dashboard's counts under its
 # filters. ``SQLiteStore.aggregate`` reads them when they keep every filter of the query. A group
-# is deleted when its count falls to 0, as a GROUP BY over hits would not show it.
+# is deleted when its count falls to 0, as a GROUP BY over hits would not show it. They hold
+# nothing but counts of the hits: the migration builds them afresh whatever it finds.
 SCHEMA_V6 = """
+DROP TRIGGER IF EXISTS hit_counts_ai;
+DROP TRIGGER IF EXISTS hit_counts_ad;
+DROP TRIGGER IF EXISTS hit_counts_au;
+DROP TRIGGER IF EXISTS hit_facets_au;
+DROP TABLE IF EXISTS hit_counts;
+DROP TABLE IF EXISTS hit_facets;
 CREATE TABLE hit_counts (
     category INTEGER NOT NULL,
     site TEXT NOT NULL,
