@@ -78,6 +78,8 @@ DOWNLOADER_MIDDLEWARES = {
     # next to the downloader: records each response as it came, before decompression/redirects
     "crawlers.warc.WarcMiddleware": 950,
 }
+# the spiders' contracts (`scrapy check`, see crawlers/contracts.py for how to run them)
+SPIDER_CONTRACTS = {"crawlers.contracts.SiteContract": 10, "crawlers.contracts.FilledContract": 20}
 ITEM_PIPELINES = {
     "crawlers.pipelines.ClassifyPipeline": 300,
     "crawlers.pipelines.StorePipeline": 800,
