@@ -122,3 +122,28 @@ def test_allow_private_addresses_still_crawls_a_name_on_loopback(allowed):
     site = allowed["site"]
     assert site["errors"] == [] and site["pages"] == 2
     assert "/" in allowed["served"] and "/next.html" in allowed["served"]
+
+
+def test_a_proxy_on_a_private_address_is_the_operators_own(tmp_path):
+    """The crawl goes out through a proxy named ``localhost`` (the hazard web, which serves the
+    "public" ``*.hazard.test`` names as a proxy): the resolver lets the proxy's own name through
+    and the crawl reaches the public pages; the public page's redirect to loopback is still
+    refused by the guard."""
+    from tests.conftest import run_cli
+    from tests.hazard_web import PUBLIC_HOST, HazardWeb
+
+    with HazardWeb(1) as web:
+        targets = tmp_path / "targets.yaml"
+        targets.write_text(f"targets:\n  - url: http://{PUBLIC_HOST}/\n    kind: portal\n"
+                           "    render: never\n    max_pages: 3\n", encoding="utf-8")
+        proxy = f"http://localhost:{web.ports[0]}"
+        report = tmp_path / "report.json"
+        result = run_cli("crawl", "--targets", str(targets), "--store", str(tmp_path / "store"),
+                         "--report", str(report), timeout=180,
+                         env={"http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "",
+                              "NO_PROXY": "", "JINJIAN_DOWNLOAD_TIMEOUT": "5"})
+        assert web.served("/secret-loopback.html") == 0
+    assert result.returncode in (0, 3), result.stderr[-3000:]
+    (site,) = json.loads(report.read_text(encoding="utf-8"))["sites"]
+    assert site["pages"] >= 2, site
+    assert set(site["error_kinds"]) == {"private address"}, site
