@@ -4,6 +4,10 @@
   targets file allows it. A redirect is a new request and passes the guard again, so a public
   page that redirects to a private address is refused too; ``abort_private_request`` applies
   the same rule to everything the browser loads while rendering.
+- ``GuardedResolver`` (``TWISTED_DNS_RESOLVER``): the guard's DNS lookup is not the one the
+  connection uses, so a hostile DNS server could answer public to the guard and 127.0.0.1 to
+  the connection (DNS rebinding). The resolver the static fetches connect through refuses
+  private answers itself: the address checked is the address connected to.
 - ``BackoffRetryMiddleware``: Scrapy's retries, each one waiting longer than the last.
 - Charsets need nothing here: Scrapy's TextResponse takes the BOM, the HTTP header, then
   ``<meta>`` (w3lib), and sniffs an undeclared body with charset-normalizer (GBK, GB18030,
@@ -15,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
@@ -30,10 +36,13 @@ from scrapy.exceptions import (
     IgnoreRequest,
 )
 from scrapy.http import Response
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.datatypes import LocalCache
 from twisted.internet import defer
 from twisted.internet import error as twisted_error
+from twisted.internet.base import ReactorBase
 from twisted.python.failure import Failure
 
 from crawlers.urls import is_private_host
@@ -78,6 +87,69 @@ class PrivateAddressGuard:
             raise PrivateAddressRefused(f"refused private address: {request.url}{suffix}")
         return None
 
+    def process_exception(self, request: Request, exception: Exception,
+                          spider: Spider | None = None) -> None:
+        address = refused_answer(request, exception)
+        if address is not None:
+            self.stats.inc_value("jinjian/refused_private_address")
+            host = urlsplit(request.url).hostname
+            raise PrivateAddressRefused(
+                f"refused private address: {request.url} ({host} resolved to {address} "
+                "when connecting)") from exception
+
+
+# names whose answer GuardedResolver refused, and that answer: Twisted reports a failed lookup
+# only as "no results", so the guard and the retries tell a refusal apart by the name
+_refused_answers: LocalCache[str, str] = LocalCache(10000)
+
+
+class _PrivateAnswer(twisted_error.DNSLookupError):
+    """A lookup whose answer is private: to Twisted, a lookup without results."""
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's caching resolver, refusing private, loopback and link-local answers unless the
+    targets file allows them.
+
+    Every static fetch (pages, frames, landing pages, robots.txt) connects to the address this
+    resolver returns, cached answers included, so a name that answered public to the guard
+    and answers 127.0.0.1 now is refused here, before any connection; the guard then reports
+    it as a private address, and it is not retried. The hosts of the configured proxies
+    (``http_proxy`` & co.) are the operator's own and may be private.
+    """
+
+    allow = False
+    trusted: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, reactor: ReactorBase) -> GuardedResolver:
+        resolver = super().from_crawler(crawler, reactor)
+        resolver.allow = crawler.settings.getbool("JINJIAN_ALLOW_PRIVATE_ADDRESSES")
+        resolver.trusted = frozenset(
+            (urlsplit(url).hostname or "").lower() for url in getproxies().values())
+        return resolver
+
+    def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> defer.Deferred[str]:  # noqa: N802 - Twisted's name
+        answer = super().getHostByName(name, timeout)
+        if not self.allow and name.lower() not in self.trusted:
+            answer.addCallback(_refuse_private_answer, name.lower())
+        return answer
+
+
+def _refuse_private_answer(address: str, name: str) -> str:
+    if is_private_host(address):
+        _refused_answers[name] = address
+        raise _PrivateAnswer(f"{name} resolved to {address}")
+    return address
+
+
+def refused_answer(request: Request, exception: Exception) -> str | None:
+    """The private address GuardedResolver refused for the host of ``request``, when that is
+    why the download of ``request`` failed with ``exception``."""
+    if not isinstance(exception, _DNS):
+        return None
+    return _refused_answers.get((urlsplit(request.url).hostname or "").lower())
+
 
 def abort_private_request(request: Any) -> bool:
     """``PLAYWRIGHT_ABORT_REQUEST``: the browser loads nothing from a private address either
@@ -116,6 +188,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     async def process_exception(self, request: Request, exception: Exception,  # type: ignore[override]
                                 spider: Spider | None = None) -> Request | Response | None:
+        if refused_answer(request, exception) is not None:
+            return None  # refused, not failed: the same answer would be refused again
         return await self._wait(super().process_exception(request, exception))
 
 

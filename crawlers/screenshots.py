@@ -50,6 +50,7 @@ from crawlers.extract import (
 )
 from crawlers.fileio import write_atomically
 from crawlers.urls import is_private_host, site_of
+from crawlers.warc import EvidenceError, RotatingWarcWriter, record_browser_response
 from indexer import Document, HitQuery, Store, StoreError, doc_id
 from indexer.spool import default_spool_dir
 
@@ -452,7 +453,8 @@ async def _close(context: Any) -> None:
 
 
 async def shoot_page(tab: _Tab, plan: PagePlan, folder: Path, cfg: ShotConfig,
-                     guard: _Guard) -> tuple[PageShot, bool]:
+                     guard: _Guard, warc: RotatingWarcWriter | None = None
+                     ) -> tuple[PageShot, bool]:
     """Render ``plan.url`` in ``tab``, take the full-page screenshot and the crops of its hit
     ad units, within ``cfg.page_timeout_ms`` (a page whose scripts keep the browser busy is
     given up). Returns the result and whether the tab can be used for another page. Never
@@ -462,7 +464,8 @@ async def shoot_page(tab: _Tab, plan: PagePlan, folder: Path, cfg: ShotConfig,
         shot.error = "refused: a private, loopback or link-local address"
         return shot, True
     try:
-        await asyncio.wait_for(_render(tab, plan, folder, cfg, shot), cfg.page_timeout_ms / 1000)
+        await asyncio.wait_for(_render(tab, plan, folder, cfg, shot, warc),
+                               cfg.page_timeout_ms / 1000)
     except TimeoutError:
         reason = f"gave up after {cfg.page_timeout_ms / 1000:g} s (the page kept the browser busy)"
         if not shot.info:
@@ -480,7 +483,7 @@ async def shoot_page(tab: _Tab, plan: PagePlan, folder: Path, cfg: ShotConfig,
 
 
 async def _render(tab: _Tab, plan: PagePlan, folder: Path, cfg: ShotConfig,
-                  shot: PageShot) -> None:
+                  shot: PageShot, warc: RotatingWarcWriter | None = None) -> None:
     refused_before = len(tab.refused)
     try:
         response, loaded, idle = await _settle(tab.page, plan.url, cfg)
@@ -492,6 +495,12 @@ async def _render(tab: _Tab, plan: PagePlan, folder: Path, cfg: ShotConfig,
         "network_idle": idle})
     # requests the page made to private hosts, refused
     shot.info["refused_requests"] = len(tab.refused) - refused_before
+    if warc is not None and response is not None:  # the main document the browser shot
+        try:
+            shot.info["warc"] = await record_browser_response(
+                warc, response, max_bytes=cfg.max_dom_bytes, fetched_by="screenshot")
+        except (EvidenceError, OSError) as exc:
+            shot.info["warc_error"] = _short(exc)
 
 
 async def _shoot(cdp: Any, page: Any, plan: PagePlan, folder: Path, cfg: ShotConfig,
@@ -620,7 +629,8 @@ def _by_site(plans: list[PagePlan], per_tab: int) -> list[list[PagePlan]]:
 
 
 async def _shoot_all(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
-                     done: Callable[[PageShot], None]) -> None:
+                     done: Callable[[PageShot], None],
+                     warc: RotatingWarcWriter | None = None) -> None:
     from playwright.async_api import async_playwright
 
     guard = _Guard()
@@ -647,7 +657,7 @@ async def _shoot_all(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
                             except Exception as exc:  # noqa: BLE001 - reported per page
                                 done(PageShot(plan.url, error=_short(exc)))
                                 continue
-                        shot, usable = await shoot_page(tab, plan, folder, cfg, guard)
+                        shot, usable = await shoot_page(tab, plan, folder, cfg, guard, warc)
                         done(shot)
                         if not usable:  # hung or broken: the next page gets a fresh one
                             await tab.close()
@@ -663,10 +673,12 @@ async def _shoot_all(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
 
 
 def take_screenshots(store: Store, plans: list[PagePlan], folder: Path, cfg: ShotConfig,
-                     progress: Callable[[PageShot], None] | None = None) -> ShotReport:
+                     progress: Callable[[PageShot], None] | None = None,
+                     warc_dir: Path | None = None) -> ShotReport:
     """Shoot the first ``cfg.max_pages`` of ``plans`` and record each result on its documents
-    as it is taken. A failure (of a page, of the store, of the browser) is in the report, never
-    raised."""
+    as it is taken; with ``warc_dir``, the main document of each page shot goes into WARC
+    files there too (``info["warc"]``). A failure (of a page, of the store, of the browser) is
+    in the report, never raised."""
     report = ShotReport(folder)
     todo, report.skipped = plans[:cfg.max_pages], [p.url for p in plans[cfg.max_pages:]]
     if not todo:
@@ -687,10 +699,21 @@ def take_screenshots(store: Store, plans: list[PagePlan], folder: Path, cfg: Sho
         if progress is not None:
             progress(shot)
 
+    warc = None
+    if warc_dir is not None:
+        from crawlers import settings
+
+        warc = RotatingWarcWriter(warc_dir, name="screenshots",
+                                  max_bytes=settings.JINJIAN_WARC_MAX_BYTES,
+                                  info={"http-header-user-agent": _user_agent(),
+                                        "description": "jinjian screenshot phase"})
     try:
-        asyncio.run(_shoot_all(todo, folder, cfg, done))
+        asyncio.run(_shoot_all(todo, folder, cfg, done, warc))
     except Exception as exc:  # noqa: BLE001 - no browser: every page not shot says why
         reason = f"the browser failed: {_short(exc)}"
         shot_urls = {s.url for s in report.shots}
         report.shots += [PageShot(p.url, error=reason) for p in todo if p.url not in shot_urls]
+    finally:
+        if warc is not None:
+            warc.close()
     return report

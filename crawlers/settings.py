@@ -66,6 +66,9 @@ PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_ABORT_REQUEST = "crawlers.middlewares.abort_private_request"
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = int(os.environ.get("JINJIAN_RENDER_TIMEOUT_MS", "20000"))
 
+# static fetches connect to the address the private-address check saw (no DNS rebinding)
+TWISTED_DNS_RESOLVER = "crawlers.middlewares.GuardedResolver"
+
 DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.PrivateAddressGuard": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -75,6 +78,8 @@ DOWNLOADER_MIDDLEWARES = {
     # next to the downloader: records each response as it came, before decompression/redirects
     "crawlers.warc.WarcMiddleware": 950,
 }
+# the spiders' contracts (`scrapy check`, see crawlers/contracts.py for how to run them)
+SPIDER_CONTRACTS = {"crawlers.contracts.SiteContract": 10, "crawlers.contracts.FilledContract": 20}
 ITEM_PIPELINES = {
     "crawlers.pipelines.ClassifyPipeline": 300,
     "crawlers.pipelines.StorePipeline": 800,

@@ -6,7 +6,10 @@ it came off the wire: before decompression, redirects and retries) writes a ``re
 to it by ``WARC-Concurrent-To`` into gzip WARC files, one gzip member per record. Pages rendered
 by Chromium (scrapy-playwright) are recorded the same way, with what the browser returned (the
 navigation's status and headers, the rendered DOM as body) and the extension header
-``WARC-Jinjian-Rendered: true``.
+``WARC-Jinjian-Rendered: true``. The screenshot phase's browser records the main document of
+each page it shoots (``record_browser_response``: the response as Chromium received it, the
+body decoded from its content-encoding), with ``WARC-Jinjian-Fetched-By: screenshot``; the
+screenshot's record names it (``warc``), the page's own reference stays the crawl's record.
 
 Files: ``JINJIAN_WARC_DIR`` (default ``default_warc_dir(JINJIAN_STORE)``), named
 ``jinjian-<crawl start, UTC>-<spider>-<serial>.warc.gz``, each starting with a ``warcinfo``
@@ -55,6 +58,7 @@ OPEN_SUFFIX = ".open"  # a file being written: SUFFIX + OPEN_SUFFIX
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 RENDERED_HEADER = "WARC-Jinjian-Rendered"
 RENDER_REASON_HEADER = "WARC-Jinjian-Render-Reason"
+FETCHED_BY_HEADER = "WARC-Jinjian-Fetched-By"
 # headers that describe the bytes on the wire, not the body as recorded: kept under another name
 _WIRE_HEADERS = ("transfer-encoding",)
 _RENDERED_WIRE_HEADERS = ("transfer-encoding", "content-encoding", "content-length")
@@ -177,7 +181,8 @@ class RotatingWarcWriter:
                        request_body: bytes, status: int, protocol: str,
                        response_headers: list[tuple[str, str]], body: bytes, *,
                        target_uri: str | None = None, rendered: bool = False,
-                       render_reason: str = "", ip_address: str = "") -> Ref:
+                       render_reason: str = "", ip_address: str = "",
+                       fetched_by: str = "") -> Ref:
         """Write a response record and its request record; return the response's reference."""
         if self.file is None or self.file.tell() >= self.max_bytes:
             self._close_file()
@@ -192,6 +197,8 @@ class RotatingWarcWriter:
             extra[RENDERED_HEADER] = "true"
             if render_reason:
                 extra[RENDER_REASON_HEADER] = render_reason
+        if fetched_by:
+            extra[FETCHED_BY_HEADER] = fetched_by
         response = self.writer.create_warc_record(
             uri, "response", payload=io.BytesIO(body), length=len(body), http_headers=http,
             warc_headers_dict=extra)
@@ -222,6 +229,27 @@ class RotatingWarcWriter:
             "payload_digest": headers.get_header("WARC-Payload-Digest"),
             "body_sha256": hashlib.sha256(body).hexdigest(), "rendered": bool(rendered),
         }
+
+
+async def record_browser_response(writer: RotatingWarcWriter, response: Any, *,
+                                  max_bytes: int, fetched_by: str) -> Ref:
+    """Write the exchange of a Playwright ``response`` (its request, status, headers and body
+    as the browser received them); return the response's reference. Raises ``EvidenceError``
+    for a body over ``max_bytes``, ``OSError`` when the file cannot be written."""
+    body = await response.body()
+    if len(body) > max_bytes:
+        raise EvidenceError(f"{response.url}: the body ({len(body)} bytes) is larger than "
+                            f"{max_bytes} bytes: not recorded")
+    request = response.request
+    request_headers = [(h["name"], h["value"]) for h in await request.headers_array()]
+    headers = [(h["name"], h["value"]) for h in await response.headers_array()
+               if h["name"].lower() not in _RENDERED_WIRE_HEADERS]
+    headers.append(("Content-Length", str(len(body))))
+    server = await response.server_addr()
+    return writer.write_exchange(
+        request.method, request.url, request_headers, request.post_data_buffer or b"",
+        response.status, "HTTP/1.1", headers, body, target_uri=response.url,
+        ip_address=(server or {}).get("ipAddress", ""), fetched_by=fetched_by)
 
 
 def _reason(status: int) -> str:

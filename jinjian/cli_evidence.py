@@ -131,6 +131,7 @@ def screenshot_hits(location: str, since: str, config: Any) -> Any:
 
     from crawlers.screenshots import default_screenshot_dir, hit_pages, take_screenshots
     from indexer import StoreError, open_store
+    from jinjian.exports import warc_dir_of
 
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     if config.max_pages == 0:
@@ -161,7 +162,7 @@ def screenshot_hits(location: str, since: str, config: Any) -> Any:
                     err.print(f"… screenshots: {n} of {total} pages")
 
             report = take_screenshots(store, plans, default_screenshot_dir(location), config,
-                                      step)
+                                      step, warc_dir=warc_dir_of(store))
     _print_screenshots(err, report, time.monotonic() - started, config.max_pages)
     return report
 

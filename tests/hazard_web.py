@@ -13,7 +13,9 @@ One handler serves every port (each port is its own site, ``127.0.0.1:PORT``):
   ``/list/`` thirty items; ``/site/`` ``site_pages`` plain pages (``/site/`` pages are served
   after ``site_delay`` seconds each);
 - ``/js-ad.html`` an ad slot filled only by JavaScript; ``/frame-ad.html`` an ad in an iframe
-  from the ad port; ``/landing/*`` the advertisers' pages.
+  from the ad port; ``/landing/*`` the advertisers' pages;
+- ``/kinds/*`` a P2P product page, an app listing and a search-results page with a sponsored
+  result: the pages the spiders' contracts fetch (``scrapy check``, crawlers/contracts.py).
 
 A request in absolute form (``GET http://www.hazard.test/ …``) is a request through this
 server as an HTTP proxy: that is how a crawl reaches the "public" host names ``*.hazard.test``
@@ -55,6 +57,28 @@ def _page(title: str, body: str, *, head: str = "") -> str:
 
 
 TEXT = "<p>" + "这是一个普通的资讯页面，介绍本站的栏目和服务内容，欢迎读者浏览。" * 8 + "</p>"
+
+
+# the pages of the spiders' contracts; "{ad}" is the ad port's address (another site)
+KIND_PAGES = {
+    "/kinds/p2p-product.html": _page(
+        "月盈宝 3个月_鑫盛贷",
+        "<h2>月盈宝</h2><p>年化收益：12%　期限：3个月　起投：100元</p>"
+        "<p>借款人逾期时担保方代偿。还款方式：先息后本</p>" + TEXT +
+        "<div class='ft'>© 鑫盛网络科技有限公司 版权所有 京ICP备12345678号</div>"),
+    "/kinds/app.html": _page(
+        "钱包_下载",
+        "<h1>钱包</h1><ul><li>开发者：某某网络技术有限公司</li><li>版本号：3.0</li>"
+        "<li>更新时间：2017年1月2日</li></ul>" + TEXT,
+        head="<meta name='description' content='一个理财钱包。'>"
+             "<meta name='google-play-app' content='app-id=com.qian.bao'>"),
+    "/kinds/search.html": _page(
+        "理财 - 搜索结果",
+        "<div class='result ec_ad'><h3><a href='{ad}landing/search.html'>高息理财 保本保息</a>"
+        "</h3><span>广告</span></div>"
+        "<div class='result'><h3><a href='/list/'>理财新闻</a></h3><p>文中提到推广费用</p>"
+        "</div>" + TEXT),
+}
 
 
 class HazardWeb:
@@ -230,6 +254,8 @@ class HazardHandler(BaseHTTPRequestHandler):
             self.send(200, _page("广告", f'<a class="ad" href="{landing}">'
                                  "<div>鑫盛财富 月月盈 预期年化16.8% 本息保障 保本保息</div>"
                                  '<span class="mark">广告</span></a>'))
+        elif path in KIND_PAGES:
+            self.send(200, KIND_PAGES[path].replace("{ad}", web.url(1)))
         elif path.startswith("/landing/"):
             self.send(200, _page("广告主", f"<p>广告主的落地页 {path}：保本保息，稳赚不赔。</p>" + TEXT))
         else:

@@ -119,8 +119,9 @@ def _crawl(cli, web, tmp, *, render="never", env=None):
                        f"    render: {render}\n    max_pages: 20\n    max_depth: 2\n",
                        encoding="utf-8")
     store = tmp / "store"
+    # the crawl's own records: the screenshot phase's are tests/test_screenshot_warc.py's
     result = cli("crawl", "--targets", str(targets), "--store", str(store), timeout=120,
-                 env=env)
+                 env={"JINJIAN_MAX_SCREENSHOTS": "0", **(env or {})})
     assert result.returncode == 0, result.stderr[-3000:]
     return store
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -116,7 +118,11 @@ class SiteSpider(scrapy.Spider):
         super().__init__(**kwargs)
         if targets is None:
             if not url:
-                raise ValueError(f"spider {self.name}: give targets=[...] or -a url=URL")
+                message = f"spider {self.name}: give targets=[...] or -a url=URL"
+                if os.environ.get("SCRAPY_CHECK"):  # `scrapy check` logs nothing: say it here
+                    print(f"{message}: the site serving the contracts' pages "
+                          "(crawlers/contracts.py)", file=sys.stderr)
+                raise ValueError(message)
             targets = [{"url": url, "kind": self.kind,
                         **{k: kwargs[k] for k in ("region", "render") if k in kwargs},
                         **{k: int(kwargs[k]) for k in ("max_pages", "max_depth") if k in kwargs}}]
@@ -220,6 +226,14 @@ class SiteSpider(scrapy.Spider):
     # --- callbacks -------------------------------------------------------------------------
 
     def parse_page(self, response: Response) -> Iterator[Any]:
+        """A page of a target: its item and ad units, then the requests for its frames, its
+        ads' landing pages and its next pages (or one request to render it first).
+
+        @site /frame-ad.html
+        @returns items 1 1
+        @returns requests 1 1
+        @filled page title text site content_hash
+        """
         index = response.meta["target"]
         target = self.targets[index]
         if response.meta.get("jinjian_unchanged") is not None:  # a 304, or the same body
@@ -401,6 +415,13 @@ class SiteSpider(scrapy.Spider):
         )
 
     def parse_frame(self, response: Response) -> Iterator[Any]:
+        """An ad frame of a page: its ad unit, and the request for the ad's landing page.
+
+        @site /slot/ad.html
+        @returns items 1 1
+        @returns requests 1 1
+        @filled ad text landing_url advertiser frame_url
+        """
         target = self.targets[response.meta["target"]]
         unit = None
         if isinstance(response, TextResponse):

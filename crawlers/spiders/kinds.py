@@ -40,6 +40,16 @@ class SearchSpider(SiteSpider):
     name = "search"
     kind = "search"
 
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        """A results page: its results, and a request for the sponsored one's landing page.
+
+        @site /kinds/search.html
+        @returns items 1
+        @returns requests 1
+        @filled page fields.results fields.sponsored fields.organic
+        """
+        return super().parse_page(response)
+
     def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
         return search_results(root, url)
 
@@ -65,6 +75,15 @@ class P2PSpider(SiteSpider):
     name = "p2p"
     kind = "p2p"
 
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        """A product page: its role, the product's terms, the operator and its ICP number.
+
+        @site /kinds/p2p-product.html
+        @returns items 1 1
+        @filled page icp fields.role fields.product.name fields.product.repayment fields.operator
+        """
+        return super().parse_page(response)
+
     def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
         return p2p_fields(root, url)
 
@@ -74,6 +93,15 @@ class AppStoreSpider(SiteSpider):
 
     name = "appstore"
     kind = "appstore"
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        """A listing page: the app's name, developer, package id, version and update date.
+
+        @site /kinds/app.html
+        @returns items 1 1
+        @filled page fields.app.name fields.app.developer fields.app.package fields.app.version fields.app.updated
+        """
+        return super().parse_page(response)
 
     def structured(self, root: etree._Element, url: str) -> dict[str, Any]:
         app = app_listing(root, url)

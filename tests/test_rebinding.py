@@ -1,0 +1,149 @@
+"""DNS rebinding: a name that answers a public address when the private-address guard looks it
+up and 127.0.0.1 when the crawl connects must not reach the loopback web.
+
+Real `jinjian crawl` subprocesses, real Scrapy and Twisted, a real loopback web server. The one
+stand-in is the DNS server: this machine's resolver cannot be pointed at a hostile one, so the
+crawl subprocess answers one name itself, in Python's ``socket.getaddrinfo`` and
+``socket.gethostbyname`` (the two calls every lookup of the crawl goes through: the guard's, and
+Twisted's threaded resolver's), as a rebinding DNS server with a TTL of 0 does: a public address
+first, 127.0.0.1 ever after. Each lookup is logged, so the test knows the window was tried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, serve_html
+
+NAME = "rebind.test"
+PUBLIC = "93.184.215.14"  # a global address: the guard lets it pass; nothing connects to it
+
+# the crawl's process: the hostile answers for NAME, then `jinjian crawl` as `-m jinjian.cli` runs it
+HOSTILE_DNS = """
+import runpy, socket, sys, threading
+name, public, log = sys.argv[1:4]
+del sys.argv[1:4]
+lock, first = threading.Lock(), [public]
+real_getaddrinfo = socket.getaddrinfo
+
+def answer(call):
+    with lock:
+        address = first.pop() if first else "127.0.0.1"
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{call} {address}\\n")
+    return address
+
+def getaddrinfo(host, *args, **kwargs):
+    if isinstance(host, str) and host.lower() == name:
+        host = answer("getaddrinfo")
+    return real_getaddrinfo(host, *args, **kwargs)
+
+def gethostbyname(host, _real=socket.gethostbyname):
+    return answer("gethostbyname") if host.lower() == name else _real(host)
+
+socket.getaddrinfo, socket.gethostbyname = getaddrinfo, gethostbyname
+sys.argv[0] = "jinjian"
+runpy.run_module("jinjian.cli", run_name="__main__", alter_sys=True)
+"""
+
+PAGE = ("<html><head><title>{title}</title></head><body><p>{text}</p>"
+        '<a href="/next.html">next</a></body></html>')
+
+
+def _crawl(tmp, allow: bool, first_answer: str, exit_code: int) -> dict:
+    served: list[str] = []
+
+    def route(path: str) -> tuple[int, str]:
+        served.append(path)
+        if path == "/robots.txt":
+            return 404, ""
+        return 200, PAGE.format(title=f"内网页面 {path}", text="内部系统页面，只在本机可见。" * 20)
+
+    server = serve_html(route)
+    port = server.server_address[1]
+    targets = tmp / "targets.yaml"
+    targets.write_text(
+        f"allow_private_addresses: {'true' if allow else 'false'}\n"
+        f"targets:\n  - url: http://{NAME}:{port}/\n    kind: portal\n    render: never\n"
+        "    max_pages: 3\n", encoding="utf-8")
+    log, report = tmp / "lookups.log", tmp / "report.json"
+    env = {"PYTHONUNBUFFERED": "1", "JINJIAN_DOWNLOAD_TIMEOUT": "5",
+           "JINJIAN_RETRY_BACKOFF": "0.1"}
+    no_proxy = {k: "" for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                "all_proxy", "ALL_PROXY")}
+    full_env = {**os.environ, **no_proxy, **env}
+    full_env.pop("JINJIAN_STORE", None)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", HOSTILE_DNS, NAME, first_answer, str(log), "crawl",
+             "--targets", str(targets), "--store", str(tmp / "store"), "--report", str(report)],
+            capture_output=True, text=True, cwd=REPO, timeout=180, env=full_env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == exit_code, result.stderr[-3000:]
+    (site,) = json.loads(report.read_text(encoding="utf-8"))["sites"]
+    lookups = [tuple(line.split()) for line in log.read_text(encoding="utf-8").splitlines()]
+    return {"site": site, "served": served, "lookups": lookups}
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    return _crawl(tmp_path_factory.mktemp("rebind-guarded"), allow=False, first_answer=PUBLIC,
+                  exit_code=4)  # the run's one site failed
+
+
+@pytest.fixture(scope="module")
+def allowed(tmp_path_factory):
+    return _crawl(tmp_path_factory.mktemp("rebind-allowed"), allow=True, first_answer="127.0.0.1",
+                  exit_code=0)
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_fetched(guarded):
+    lookups = guarded["lookups"]
+    # the window was tried: the guard saw the public answer, the connection was offered loopback
+    assert lookups[0] == ("getaddrinfo", PUBLIC)
+    assert ("gethostbyname", "127.0.0.1") in lookups
+    assert guarded["served"] == [], "the loopback web was reached"
+    site = guarded["site"]
+    assert site["pages"] == 0
+    assert site["error_kinds"] == {"private address": 1}
+    (message,) = site["errors"]
+    assert f"{NAME} resolved to 127.0.0.1 when connecting" in message
+
+
+def test_allow_private_addresses_still_crawls_a_name_on_loopback(allowed):
+    assert {address for _, address in allowed["lookups"]} == {"127.0.0.1"}
+    site = allowed["site"]
+    assert site["errors"] == [] and site["pages"] == 2
+    assert "/" in allowed["served"] and "/next.html" in allowed["served"]
+
+
+def test_a_proxy_on_a_private_address_is_the_operators_own(tmp_path):
+    """The crawl goes out through a proxy named ``localhost`` (the hazard web, which serves the
+    "public" ``*.hazard.test`` names as a proxy): the resolver lets the proxy's own name through
+    and the crawl reaches the public pages; the public page's redirect to loopback is still
+    refused by the guard."""
+    from tests.conftest import run_cli
+    from tests.hazard_web import PUBLIC_HOST, HazardWeb
+
+    with HazardWeb(1) as web:
+        targets = tmp_path / "targets.yaml"
+        targets.write_text(f"targets:\n  - url: http://{PUBLIC_HOST}/\n    kind: portal\n"
+                           "    render: never\n    max_pages: 3\n", encoding="utf-8")
+        proxy = f"http://localhost:{web.ports[0]}"
+        report = tmp_path / "report.json"
+        result = run_cli("crawl", "--targets", str(targets), "--store", str(tmp_path / "store"),
+                         "--report", str(report), timeout=180,
+                         env={"http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "",
+                              "NO_PROXY": "", "JINJIAN_DOWNLOAD_TIMEOUT": "5"})
+        assert web.served("/secret-loopback.html") == 0
+    assert result.returncode in (0, 3), result.stderr[-3000:]
+    (site,) = json.loads(report.read_text(encoding="utf-8"))["sites"]
+    assert site["pages"] >= 2, site
+    assert set(site["error_kinds"]) == {"private address"}, site
