@@ -5,7 +5,7 @@ generated ad-like units), each one unit. Contenders, each over every text:
 
 - ``jieba.lcut`` — jieba's own tokenising, the yardstick;
 - ``model`` — the classifier alone: normalise, tokenise (jieba_fast when installed), TF-IDF
-  words + characters, nine calibrated linear models (``Model.score``);
+  words + characters, nine calibrated linear models and the offending-ad one (``Model.score``);
 - ``RuleEngine.match`` — the rules alone;
 - ``classify`` — what the crawler runs on every page and ad unit: rules, model, fusion.
 

@@ -236,7 +236,8 @@ def model_card(report: Report) -> str:
         "sigmoid-calibrated probabilities (`CalibratedClassifierCV`, 3 folds; C chosen by 4-fold "
         "cross-validation over train + dev), one per banned "
         "advertising category of `../shared/taxonomy.md`; a threshold per category tuned for F1 "
-        "on the dev split.",
+        "on the dev split. A tenth, trained the same way, scores whether a text is an offending "
+        "ad at all (any category, against everything else; hard negatives weigh 3).",
         "- Features: TF-IDF over jieba words (1–2-grams, finance user dictionary "
         "`nlp/data/finance_dict.txt`) and characters (2–4-grams) of the text after the rule "
         "engine's normaliser (half-width, simplified, fillers removed, homophones and pinyin "
@@ -245,8 +246,9 @@ def model_card(report: Report) -> str:
         "its category's threshold and carries the model's top terms and the sentence that holds "
         "them; a unit the rules read as an anti-fraud or news text as a whole stays clean; "
         "elsewhere the model scores what the unit asserts (without its warning sentences and the "
-        "quoted phrases it only mentions); a unit with a risk warning is never a model-only "
-        "category-1 hit.",
+        "quoted phrases it only mentions); a unit the tenth model gives under 0.1 of being an "
+        "offending ad has no hit (its rule matches are kept as doubted); a unit with a risk "
+        "warning is never a model-only category-1 hit.",
         f"- Artefact `nlp/model/{a['file']}` ({a['bytes'] / 1e6:.1f} MB, not committed; `make` "
         "builds it with `jinjian model train`, deterministically). Built with "
         + ", ".join(f"{k} {v}" for k, v in sorted(a["versions"].items())) + ".",

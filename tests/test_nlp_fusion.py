@@ -14,7 +14,7 @@ import pytest
 
 from nlp.classify import classify, get_engine
 from nlp.fusion import fuse
-from nlp.model import CATEGORIES, MODEL_FILE, Model, get_model
+from nlp.model import AD, CATEGORIES, MODEL_FILE, Model, get_model
 from rules.normalize import split_sentences
 from tests.conftest import run_cli
 
@@ -42,8 +42,11 @@ def test_the_fast_path_gives_scikit_learn_s_probabilities(model):
     texts = [e.text for e in load_corpus()[::40]] + ["", "x", "保本", "  年化 18 %  "]
     X = model.features(texts)  # noqa: N806
     reference = np.column_stack([_positive(model.classifiers[c], X) for c in CATEGORIES])
-    fast = np.array([model.score(t)[0] for t in texts])
+    fast = np.array([model.score(t).probs for t in texts])
     assert np.abs(fast - reference).max() < 1e-6
+    # the offending-ad model too
+    ad = _positive(model.classifiers[AD], X)
+    assert np.abs(np.array([model.score(t).advertises for t in texts]) - ad).max() < 1e-6
 
 
 def test_a_rule_hit_stands_whatever_the_model_says(model):
@@ -97,6 +100,16 @@ def test_a_rule_match_the_model_finds_very_unlikely_is_doubted_not_a_hit(model):
     assert verdict.to_dict()["doubted"][0]["category"] == 1  # a reviewer still sees it
     # an explicit guarantee in a plain ad is not doubted away
     assert 2 in classify("原始股内部认购，每股仅1.8元，上市后稳赚5倍").categories
+
+
+def test_a_unit_unlikely_to_be_an_ad_has_no_hit_and_its_rule_matches_are_doubted(model):
+    meme = "梗图配字：老板说年底保本保息，我说那我先稳赚不赔地下班了"
+    assert 2 in get_engine().match(meme).categories
+    verdict = classify(meme)
+    assert verdict.categories == [] and verdict.evidence == []
+    assert {e.category for e in verdict.doubted} == {2}  # a reviewer still sees the match
+    # the same promise in an ad stands
+    assert 2 in classify("鑫盈宝年底冲量：保本保息，年化9%，千元起投，立即抢购").categories
 
 
 def test_a_unit_with_a_risk_warning_is_no_model_only_category_1_hit(model):
