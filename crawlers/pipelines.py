@@ -63,9 +63,15 @@ class ClassifyPipeline:
             return domains
         return domains if match_entity((), domains, lists=self.lists) else []
 
+    def advertises(self, item: PageItem | AdUnitItem) -> bool:
+        """Whether the crawl already knows ``item`` advertises: an ad unit, an ad's landing
+        page, a page of a site that promotes its own business (not portal, search, appstore)."""
+        return isinstance(item, AdUnitItem) or item.landing or item.kind not in self.HOSTING_KINDS
+
     def process_item(self, item: PageItem | AdUnitItem, spider: Spider | None = None
                      ) -> PageItem | AdUnitItem:
-        verdict = classify(item.text, region=item.region or None) if item.text else Verdict()
+        verdict = (classify(item.text, region=item.region or None,
+                            advertising=self.advertises(item)) if item.text else Verdict())
         verdict = apply_lists(verdict, item.text or "", lists=self.lists,
                               advertiser_domains=self.advertiser_domains(item))
         if verdict.doubted:

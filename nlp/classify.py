@@ -31,13 +31,16 @@ def get_engine() -> RuleEngine:
 
 
 def classify(text: str, *, scope: str = "unit", region: str | None = None,
-             use_model: bool = True) -> Verdict:
+             use_model: bool = True, advertising: bool = False) -> Verdict:
     """Classify ``text`` into the nine banned ad categories.
 
     ``scope`` says what the text is: ``"unit"`` (one ad unit) or ``"page"`` (a page's main
     text); either is judged as one unit for category 1's risk-warning check. Empty or
     whitespace text gives an empty verdict. ``region`` (a region profile id) applies that
     profile's thresholds. ``use_model=False`` gives the rules' verdict alone.
+    ``advertising=True`` when the caller knows the text advertises (a crawled ad unit, a
+    landing page, a page of a site promoting its own business): the model's not-an-ad gate
+    (``nlp.fusion.NOT_AN_AD``) is then not applied.
     """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
@@ -46,4 +49,4 @@ def classify(text: str, *, scope: str = "unit", region: str | None = None,
     engine = get_engine()
     rules = engine.match(text, region=region or None)
     model = get_model() if use_model else None
-    return fuse(rules, text, model)
+    return fuse(rules, text, model, advertising=advertising)

@@ -17,7 +17,11 @@
 - A unit the model finds unlikely to be an offending ad at all (its tenth model, trained on every
   labelled ad against the hard negatives, gives under ``NOT_AN_AD``) has no hit: dialogue,
   fiction, memes, headlines and reviews that repeat a banned phrase. Its rule matches move to
-  ``Verdict.doubted``.
+  ``Verdict.doubted``. The crawler says when it already knows a unit advertises
+  (``advertising``: an ad unit found by its label, frame or filter list; an ad's landing page;
+  a page of a p2p, finance or real-estate site, which promotes its own business): the question
+  is answered for those, and the gate is not applied — a labelled 广告 promising 稳赚不赔 is
+  an ad however short it is.
 - A model-only hit of categories 2–5 and 7 needs a sign that the unit is about money at all
   (lexicon ``money_context``): superlatives, experts and user counts also sell water purifiers.
 """
@@ -69,8 +73,10 @@ def _has_risk_warning(rules: Verdict, text: str) -> bool:
     return bool(_lexicon("risk_warning").search(norm))
 
 
-def fuse(rules: Verdict, text: str, model: Model | None) -> Verdict:
-    """The fused verdict of one unit's ``text`` (``rules`` is the engine's verdict of it)."""
+def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = False
+         ) -> Verdict:
+    """The fused verdict of one unit's ``text`` (``rules`` is the engine's verdict of it);
+    ``advertising``: the unit is known to advertise (no not-an-ad gate)."""
     if model is None or rules.anti_fraud or not text.strip():
         return rules
     if rules.asserted is not None and not rules.asserted.strip():
@@ -79,7 +85,7 @@ def fuse(rules: Verdict, text: str, model: Model | None) -> Verdict:
     # the quoted phrases it only mentions
     asserted = rules.asserted if rules.asserted is not None else rules.norm or None
     probs, row, advertises = model.score(text, asserted)
-    if advertises < NOT_AN_AD:
+    if advertises < NOT_AN_AD and not advertising:
         return Verdict(screening=list(rules.screening), doubted=list(rules.evidence),
                        warning_cues=rules.warning_cues)
     about_money: bool | None = None

@@ -213,8 +213,10 @@ def test_pipeline_identifies_advertisers_by_domain(tmp_path):
     assert 6 in unknown.verdict["categories"]
     assert "rule:licence_scope.unlicensed" in _sources(unknown)
     # a portal page hosts others' content: its site is judged only when a list names it
+    # (and its own text is not known to advertise: the classifier's not-an-ad gate reads the
+    # bank-style deposit copy as no offending ad, where the p2p site's own page below is one)
     news = pipe.process_item(_page(text=DEPOSIT))
-    assert 6 in news.verdict["categories"] and _sources(news) == []
+    assert _sources(news) == [] and news.verdict["categories"] == []
     flagged_portal = pipe.process_item(_page(url="https://jinfeng.example/", site="jinfeng.example",
                                              text=CLEAN))
     assert _sources(flagged_portal) == ["rule:list.flagged"]

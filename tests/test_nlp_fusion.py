@@ -112,6 +112,28 @@ def test_a_unit_unlikely_to_be_an_ad_has_no_hit_and_its_rule_matches_are_doubted
     assert 2 in classify("鑫盈宝年底冲量：保本保息，年化9%，千元起投，立即抢购").categories
 
 
+def test_a_unit_the_crawl_knows_advertises_is_not_gated(model):
+    # a short labelled banner: the not-an-ad gate alone would read it as chatter
+    banner = "广告 高额回报，稳赚不赔，快来投资理财"
+    assert 2 in classify(banner, advertising=True).categories
+    meme = "梗图配字：老板说年底保本保息，我说那我先稳赚不赔地下班了"
+    assert classify(meme).categories == []
+    # through the crawler: the same words as an ad unit of a portal are a hit, as a portal's
+    # own text (it hosts others' content) the gate applies
+    from crawlers.items import AdUnitItem, PageItem
+    from crawlers.pipelines import ClassifyPipeline
+
+    common = dict(site="portal.example", kind="portal", region="", content_hash="h",
+                  fetched_at="2026-12-01T00:00:00Z")
+    pipe = ClassifyPipeline()
+    ad = AdUnitItem(page_url="http://portal.example/", position="0", ad_kind="label",
+                    text=banner, **common)
+    assert 2 in pipe.process_item(ad).verdict["categories"]
+    page = PageItem(url="http://portal.example/", target_url="http://portal.example/",
+                    status=200, title="", text=meme, **common)
+    assert pipe.process_item(page).verdict["categories"] == []
+
+
 def test_a_unit_with_a_risk_warning_is_no_model_only_category_1_hit(model):
     text = "鑫诚稳健一号，业绩比较基准年化4.5%，1万元起购。投资有风险，理财需谨慎。"
     verdict = classify(text)
