@@ -172,15 +172,22 @@ class StorePipeline:
             self.flush()
 
     def _touch(self) -> None:
+        """Move the last seen of the documents seen unchanged; while the store is away they
+        wait in the spool, after the batches written before them."""
         while self.touches and self.store is not None:
             seen_at, ids = next(iter(self.touches.items()))
             try:
                 self.store.touch(ids, seen_at)
             except StoreUnavailable as exc:
-                self._lose(exc)  # kept: moved at the next flush that reaches the store
-                return
+                self._lose(exc)
+                break
             self.crawler.stats.inc_value("jinjian/store/touched", len(ids))
             del self.touches[seen_at]
+        if self.touches:
+            self.spool.append_touches(self.touches)
+            self.crawler.stats.inc_value("jinjian/store/touches_spooled",
+                                         sum(map(len, self.touches.values())))
+            self.touches = {}
 
     def flush(self) -> None:
         """Write the buffered items now (or spool them while the store is away), and move the
@@ -224,15 +231,14 @@ class StorePipeline:
         if self.store is not None:
             self._replay()
         self._touch()
-        if self.touches:
-            logger.warning("the store did not answer: the last seen of %d unchanged documents "
-                           "did not move", sum(map(len, self.touches.values())))
-        pending = self.spool.pending()
+        pending, sightings = self.spool.tally()
         self.crawler.stats.set_value("jinjian/store/pending", pending)
-        if pending:
-            logger.warning("%d documents wait in %s; they are written when the store answers "
-                           "(at the next crawl, or with `jinjian index replay`)",
-                           pending, self.spool.dir)
+        if sightings:
+            self.crawler.stats.set_value("jinjian/store/touches_pending", sightings)
+        if pending or sightings:
+            logger.warning("%d documents and %d sightings of unchanged documents wait in %s; "
+                           "they are written when the store answers (at the next crawl, or with "
+                           "`jinjian index replay`)", pending, sightings, self.spool.dir)
         if self.store is not None:
             self.store.close()
             self.store = None

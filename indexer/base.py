@@ -400,11 +400,13 @@ class WriteReport:
     written: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     retries: int = 0
+    touched: int = 0  # documents seen again unchanged whose last seen moved (a spool replay)
 
     def add(self, other: WriteReport) -> None:
         self.written += other.written
         self.rejected += other.rejected
         self.retries += other.retries
+        self.touched += other.touched
 
 
 @dataclass

@@ -5,6 +5,10 @@ from the spool once the store confirmed it. When the store is unreachable the ba
 are written, in order, the next time the store answers, in this crawl or the next one. Writes
 are idempotent, so a batch replayed twice (after a crash between write and drop) changes
 nothing.
+
+The documents a crawl saw again unchanged (``Store.touch``: only their last seen moves) wait
+here the same way, as segments of ``{"touch": [ids], "seen_at": …}`` lines, replayed in order
+with the document batches: an outage loses no sighting either.
 """
 
 from __future__ import annotations
@@ -53,38 +57,71 @@ class Spool:
             return []
         return sorted(self.dir.glob("batch-*.jsonl"))
 
-    def append(self, items: list[Item]) -> Path:
-        """Write a batch durably; returns its segment, to drop once the store has it."""
+    def _write(self, lines: list[str]) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"batch-{time.time_ns():020d}-{os.getpid()}.jsonl"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            for item in items:
-                f.write(_encode(item) + "\n")
+            for line in lines:
+                f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # a segment is whole or absent
         return path
 
+    def append(self, items: list[Item]) -> Path:
+        """Write a batch durably; returns its segment, to drop once the store has it."""
+        return self._write([_encode(item) for item in items])
+
+    def append_touches(self, touches: dict[str, list[str]]) -> Path:
+        """Keep durably the documents seen again unchanged (seen at → ids) that the store could
+        not take; replayed with ``Store.touch`` in their turn."""
+        return self._write([json.dumps({"touch": ids, "seen_at": seen_at})
+                            for seen_at, ids in touches.items() if ids])
+
     @staticmethod
     def drop(segment: Path) -> None:
         segment.unlink(missing_ok=True)
 
-    def pending(self) -> int:
-        """How many items wait in the spool."""
-        total = 0
+    def tally(self) -> tuple[int, int]:
+        """(documents, sightings of unchanged documents) waiting in the spool."""
+        docs = sightings = 0
         for seg in self._segments():
             with open(seg, encoding="utf-8") as f:
-                total += sum(1 for line in f if line.strip())
-        return total
+                for line in f:
+                    if line.strip():
+                        d = json.loads(line)
+                        if "touch" in d:
+                            sightings += len(d["touch"])
+                        else:
+                            docs += 1
+        return docs, sightings
+
+    def pending(self) -> int:
+        """How many documents wait in the spool."""
+        return self.tally()[0]
+
+    def pending_touches(self) -> int:
+        """How many sightings of unchanged documents (last seen to move) wait in the spool."""
+        return self.tally()[1]
 
     @staticmethod
     def read(segment: Path) -> Iterator[Item]:
+        """The documents of a segment (a segment of sightings has none)."""
+        for record in Spool._records(segment):
+            if isinstance(record, tuple):
+                yield record
+
+    @staticmethod
+    def _records(segment: Path) -> Iterator[Item | dict[str, Any]]:
         with open(segment, encoding="utf-8") as f:
             for line in f:
                 if line.strip():
                     d = json.loads(line)
-                    yield Document.from_json(d["doc"]), d["verdict"], d["seen_at"]
+                    if "touch" in d:
+                        yield d
+                    else:
+                        yield Document.from_json(d["doc"]), d["verdict"], d["seen_at"]
 
     def replay(self, store: Store, *, keep: Path | None = None) -> WriteReport:
         """Write every spooled batch (oldest first) to ``store``, dropping each once written.
@@ -106,10 +143,15 @@ class Spool:
             for seg in segments:
                 if not seg.exists():
                     continue
-                items = list(self.read(seg))
-                result = store.write_documents(items)
-                self.reject(items, result.rejected)
-                report.add(result)
+                records = list(self._records(seg))
+                items = [r for r in records if isinstance(r, tuple)]
+                if items:
+                    result = store.write_documents(items)
+                    self.reject(items, result.rejected)
+                    report.add(result)
+                for r in records:
+                    if isinstance(r, dict):
+                        report.touched += store.touch(r["touch"], r["seen_at"])
                 self.drop(seg)
         return report
 

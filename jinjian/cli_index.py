@@ -93,15 +93,18 @@ def replay_cmd(
 
     location = store_location(store)
     pending = Spool(spool or default_spool_dir(location))
-    waiting = pending.pending()
-    if not waiting:
+    waiting, sightings = pending.tally()
+    if not waiting and not sightings:
         err.print(f"nothing spooled in {pending.dir}")
         return
     with open_store_or_fail(location, create=True) as opened:
         try:
             report = pending.replay(opened)
         except StoreError as exc:
-            fail(f"{exc}; {pending.pending()} documents still wait in {pending.dir}")
-    err.print(f"wrote {report.written} of {waiting} spooled documents to {opened.describe()}")
+            left, seen = pending.tally()
+            fail(f"{exc}; {left} documents and {seen} sightings still wait in {pending.dir}")
+    err.print(f"wrote {report.written} of {waiting} spooled documents to {opened.describe()}"
+              + (f"; {sightings} sightings of unchanged documents replayed, "
+                 f"{report.touched} moved a last seen" if sightings else ""))
     if report.rejected:
         fail(f"{len(report.rejected)} refused; see {pending.dir / 'rejected.jsonl'}", 1)

@@ -91,11 +91,16 @@ def test_replay_writes_what_a_crawl_spooled(cli, tmp_path):
     store = tmp_path / "s"
     with open_store(store):
         pass
-    Spool(default_spool_dir(str(store))).append(CRAWL[:2])
+    spool = Spool(default_spool_dir(str(store)))
+    spool.append(CRAWL[:2])
+    # a later night saw P1 unchanged while the store was away (and a page never stored)
+    spool.append_touches({"2026-12-09T00:00:00Z": [P1.id, "no-such-document"]})
     result = cli("index", "replay", "--store", str(store))
     assert result.returncode == 0, result.stderr
     assert "wrote 2 of 2 spooled documents" in result.stderr
+    assert "2 sightings of unchanged documents replayed, 1 moved a last seen" in result.stderr
     with open_store(store) as opened:
         assert opened.count_documents() == 2 and opened.count_hits(HitQuery(site="a.cn")) == 3
+        assert opened.document_record(P1.id).last_seen == "2026-12-09T00:00:00Z"
     result = cli("index", "replay", "--store", str(store))
     assert result.returncode == 0 and "nothing spooled" in result.stderr

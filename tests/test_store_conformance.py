@@ -587,6 +587,42 @@ def test_spool_and_replay_when_the_store_goes_away(store_space, tmp_path, monkey
         outage.proxy.close()
 
 
+def test_sightings_of_unchanged_pages_wait_in_the_spool_too(store_space, tmp_path, monkeypatch):
+    from indexer import doc_id
+
+    outage = _Outage(store_space, monkeypatch)
+    spool_dir = tmp_path / "spool"
+    first = StorePipeline(outage.location, _Crawler(), spool_dir=str(spool_dir))
+    first.open_spider()
+    for n in range(3):
+        first.process_item(_item(n))
+    first.close_spider()
+    # the next night the store goes away: two pages come back unchanged (only their last seen
+    # is to move), one page is new; the crawl ends before the store returns
+    crawler = _Crawler()
+    night = StorePipeline(outage.location, crawler, batch_size=2, spool_dir=str(spool_dir),
+                          reconnect_every=0)
+    night.open_spider()
+    outage.start()
+    unchanged = [doc_id("http://p2p.s0.cn/"), doc_id("http://p2p.s1.cn/")]
+    night.touch(unchanged, "2026-12-02T00:00:00Z")
+    night.process_item(_item(3))
+    night.close_spider()
+    assert Spool(spool_dir).tally() == (1, 2)
+    assert crawler.stats.values["jinjian/store/touches_pending"] == 2
+    outage.end()
+    after = StorePipeline(outage.location, _Crawler(), spool_dir=str(spool_dir))
+    after.open_spider()
+    after.close_spider()
+    assert Spool(spool_dir).tally() == (0, 0)
+    store = store_space.open(outage.location)
+    assert [store.document_record(d).last_seen for d in unchanged] == ["2026-12-02T00:00:00Z"] * 2
+    assert store.document_record(doc_id("http://p2p.s2.cn/")).last_seen == "2026-12-01T00:00:02Z"
+    assert store.count_documents() == 4
+    if outage.proxy:
+        outage.proxy.close()
+
+
 def test_reindex_keeps_the_store_readable_and_loses_no_write(store_space):
     location = store_space.location()
     store = load(store_space.open(location))
