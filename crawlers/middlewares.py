@@ -45,6 +45,7 @@ from twisted.internet import error as twisted_error
 from twisted.internet.base import ReactorBase
 from twisted.python.failure import Failure
 
+from crawlers.browser_proxy import REFUSED_HEADER
 from crawlers.urls import is_private_host
 
 
@@ -206,8 +207,12 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
     exc = failure.value
     text = failure.getErrorMessage() or type(exc).__name__
     if isinstance(exc, HttpError):
-        status = exc.response.status
-        return f"http {status}", f"HTTP {status}"
+        response = exc.response
+        if response.headers.get(REFUSED_HEADER):  # the browser's guard proxy said no
+            said = response.body[:200].decode("utf-8", "replace")
+            return "private address", (f"refused private address: {response.url} (the "
+                                       f"browser's connection: {said})")
+        return f"http {response.status}", f"HTTP {response.status}"
     if isinstance(exc, PrivateAddressRefused):
         return "private address", text
     if isinstance(exc, IgnoreRequest):

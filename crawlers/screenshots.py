@@ -16,7 +16,9 @@ it statically or rendered it, so that every screenshot is taken the same way.
 - Private, loopback and link-local hosts are refused (unless the targets file allows them) for
   every request the page makes, redirects, frames and workers included, by request interception
   in the browser (CDP ``Fetch``; site isolation off so that frames share the page's interceptor;
-  Chromium's pop-up blocker on); WebSockets through Playwright's WebSocket routing.
+  Chromium's pop-up blocker on); WebSockets through Playwright's WebSocket routing. The
+  browser itself connects only through ``crawlers.browser_proxy.GuardProxy``, which checks the
+  address it connects to (no DNS rebinding between the interceptor's lookup and Chromium's).
 - Every browser context and page is closed (``finally``): one browser; one context and page for
   up to ``pages_per_tab`` pages of one site (a visitor reading the site; a page that hung the
   browser gets a fresh one for the next), rendered in turn.
@@ -40,6 +42,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
+from crawlers.browser_proxy import GuardProxy, guard_proxy_needed, with_proxy
 from crawlers.extract import (
     AdUnit,
     content_hash,
@@ -604,10 +607,10 @@ def _user_agent() -> str:
     return settings.USER_AGENT
 
 
-def _launch_options() -> dict[str, Any]:
+def _launch_options(proxy: GuardProxy | None = None) -> dict[str, Any]:
     from crawlers import settings
 
-    options = dict(settings.PLAYWRIGHT_LAUNCH_OPTIONS)
+    options = with_proxy(dict(settings.PLAYWRIGHT_LAUNCH_OPTIONS), proxy)
     # every frame in the page's own process, where its request interceptor sees it
     options["args"] = [*options.get("args", []), "--disable-site-isolation-trials",
                        "--disable-features=IsolateOrigins,site-per-process"]
@@ -631,11 +634,23 @@ def _by_site(plans: list[PagePlan], per_tab: int) -> list[list[PagePlan]]:
 async def _shoot_all(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
                      done: Callable[[PageShot], None],
                      warc: RotatingWarcWriter | None = None) -> None:
+    guard = _Guard()
+    # the browser connects only to addresses this process checked (crawlers/browser_proxy.py)
+    proxy = GuardProxy().start() if guard_proxy_needed(cfg.allow_private) else None
+    try:
+        await _shoot_with(plans, folder, cfg, done, warc, guard, proxy)
+    finally:
+        if proxy is not None:
+            proxy.close()
+
+
+async def _shoot_with(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
+                      done: Callable[[PageShot], None], warc: RotatingWarcWriter | None,
+                      guard: _Guard, proxy: GuardProxy | None) -> None:
     from playwright.async_api import async_playwright
 
-    guard = _Guard()
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(**_launch_options())
+        browser = await pw.chromium.launch(**_launch_options(proxy))
         lock = asyncio.Lock()
         gate = asyncio.Semaphore(cfg.concurrency)
 
@@ -643,7 +658,7 @@ async def _shoot_all(plans: list[PagePlan], folder: Path, cfg: ShotConfig,
             nonlocal browser
             async with lock:  # a browser that crashed is started again
                 if not browser.is_connected():
-                    browser = await pw.chromium.launch(**_launch_options())
+                    browser = await pw.chromium.launch(**_launch_options(proxy))
             return await _Tab.open(browser, cfg, guard)
 
         async def run(pages: list[PagePlan]) -> None:

@@ -160,6 +160,7 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
+    from crawlers.browser_proxy import GuardProxy, guard_proxy_needed, with_proxy
     from crawlers.journal import Journal
     from crawlers.spiders.kinds import SPIDERS
 
@@ -207,6 +208,11 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     }
     if targets.allow_private_addresses:
         overrides["PLAYWRIGHT_ABORT_REQUEST"] = None
+    # the browser connects only to addresses this process checked (crawlers/browser_proxy.py)
+    proxy = GuardProxy().start() if guard_proxy_needed(targets.allow_private_addresses) else None
+    if proxy is not None:
+        overrides["PLAYWRIGHT_LAUNCH_OPTIONS"] = with_proxy(
+            settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"), proxy)
     if not polite:  # a web served on loopback for the demo or the tests
         overrides.update({"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False,
                           "CONCURRENT_REQUESTS_PER_DOMAIN": 8})
@@ -231,7 +237,11 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         process.crawl(crawler, targets=kind_targets,
                       resume={t["url"]: plans[t["url"]] for t in kind_targets if t["url"] in plans})
         crawlers.append(crawler)
-    process.start()
+    try:
+        process.start()
+    finally:
+        if proxy is not None:
+            proxy.close()
 
     report = CrawlReport(started=started, finished=_stamp(), log_file=str(log_file),
                          resumed=resume is not None, journal=str(journal),

@@ -117,6 +117,79 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_fetched(guarde
     assert f"{NAME} resolved to 127.0.0.1 when connecting" in message
 
 
+# the crawl's process for the browser's case: the hostile answers for INNER; Chromium's own
+# lookup answered by --host-resolver-rules; 127.0.0.1 judged a public address (the crawled site
+# has to be served somewhere), every other private address still private
+BROWSER_DNS = """
+import runpy, socket, sys, threading
+inner, public, log = sys.argv[1:4]
+del sys.argv[1:4]
+lock, first = threading.Lock(), [public]
+real_getaddrinfo = socket.getaddrinfo
+
+def getaddrinfo(host, *args, **kwargs):
+    if isinstance(host, str) and host.lower() == inner:
+        with lock:
+            host = first.pop() if first else "127.0.0.2"
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"getaddrinfo {host}\\n")
+    return real_getaddrinfo(host, *args, **kwargs)
+
+socket.getaddrinfo = getaddrinfo
+import crawlers.urls
+real_private = crawlers.urls.is_private_host
+crawlers.urls.is_private_host = lambda host: host != "127.0.0.1" and real_private(host)
+from crawlers import settings
+settings.PLAYWRIGHT_LAUNCH_OPTIONS["args"].append(f"--host-resolver-rules=MAP {inner} 127.0.0.2")
+sys.argv[0] = "jinjian"
+runpy.run_module("jinjian.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_browser_connects_only_to_the_address_checked(tmp_path):
+    """A rendered page's image on a name that answers public to the interceptor's lookup and
+    private ever after, and that Chromium's own lookup would answer private: the browser goes
+    out only through the guard proxy, which looks the name up when it connects, refuses the
+    private answer and never lets Chromium resolve anything itself."""
+    inner_paths: list[str] = []
+    inner = serve_html(lambda path: (inner_paths.append(path) or 200, "内网机密"),
+                       host="127.0.0.2")
+    inner_port = inner.server_address[1]
+    page = ("<html><head><title>首页</title></head><body><div id='app'></div>"
+            f"<img src='http://inner.test:{inner_port}/secret.png'>"
+            "<script>document.getElementById('app').textContent='脚本写入的正文';</script>"
+            "</body></html>")
+    site = serve_html(lambda path: (404, "") if path == "/robots.txt" else (200, page))
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(f"targets:\n  - url: http://127.0.0.1:{site.server_address[1]}/\n"
+                       "    kind: portal\n    render: always\n    max_pages: 1\n",
+                       encoding="utf-8")
+    log, report = tmp_path / "lookups.log", tmp_path / "report.json"
+    no_proxy = {k: "" for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                "all_proxy", "ALL_PROXY")}
+    env = {**os.environ, **no_proxy, "PYTHONUNBUFFERED": "1", "JINJIAN_MAX_SCREENSHOTS": "0"}
+    env.pop("JINJIAN_STORE", None)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", BROWSER_DNS, "inner.test", PUBLIC, str(log), "crawl",
+             "--targets", str(targets), "--store", str(tmp_path / "store"), "--report",
+             str(report)], capture_output=True, text=True, cwd=REPO, timeout=180, env=env)
+    finally:
+        for server in (inner, site):
+            server.shutdown()
+            server.server_close()
+    assert result.returncode == 0, result.stderr[-3000:]
+    (crawled,) = json.loads(report.read_text(encoding="utf-8"))["sites"]
+    assert crawled["pages"] == 1 and crawled["rendered"] == 1, crawled
+    assert inner_paths == [], "the browser reached the private web"
+    lookups = log.read_text(encoding="utf-8").split()
+    # the interceptor saw the public answer; the proxy's own lookup, the one it connects with,
+    # got the private one
+    assert lookups[:2] == ["getaddrinfo", PUBLIC] and "127.0.0.2" in lookups
+    assert "browser request refused: private address inner.test (127.0.0.2)" in (
+        next((tmp_path / "store" / "logs").glob("crawl-*.log")).read_text(encoding="utf-8"))
+
+
 def test_allow_private_addresses_still_crawls_a_name_on_loopback(allowed):
     assert {address for _, address in allowed["lookups"]} == {"127.0.0.1"}
     site = allowed["site"]
