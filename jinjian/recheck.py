@@ -18,7 +18,7 @@ refused, 502) are inconclusive: only the site's answers can show it gone.
 
 Private addresses: a site is re-checked from a loopback web only when the run that crawled it
 allowed private addresses (its run record says so) or the caller allows them (the targets file
-of the current run).
+of the current run). A host is looked up once; that answer is checked and connected to.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 from urllib.request import getproxies, proxy_bypass
 
 import httpx
 import yaml
 
+from crawlers.urls import is_private_host
 from indexer import HitQuery, Store
 from indexer.base import now
 from indexer.nightly import Recheck
@@ -93,30 +94,58 @@ def _private(host: str) -> bool:
     return refuses(host)
 
 
-def fetch(url: str, *, allow_private: bool, client: httpx.Client) -> dict[str, Any]:
+def _pinned(parts: SplitResult, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The request for ``parts`` sent to ``address``: (URL, headers, httpx extensions) — the
+    Host header and the TLS server name (SNI and certificate check) stay the site's."""
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port:
+        netloc += f":{parts.port}"
+    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme == "https" else {}
+    return (urlunsplit(parts._replace(netloc=netloc)),
+            {"host": parts.netloc.rsplit("@", 1)[-1]}, extensions)
+
+
+def fetch(url: str, *, allow_private: bool, client: httpx.Client,
+          direct: httpx.Client | None = None) -> dict[str, Any]:
     """Fetch ``url`` once (redirects by hand, bounded) and judge it: the evidence, with
-    ``verdict`` ``online`` | ``gone`` | ``inconclusive`` and a ``reason``."""
+    ``verdict`` ``online`` | ``gone`` | ``inconclusive`` and a ``reason``.
+
+    ``client`` goes through the operator's proxies (``trust_env``); ``direct`` (default
+    ``client``) is for the hosts that do not: those are looked up once here, the answer
+    checked against the private-address rule, and the connection made to that very address
+    (no DNS rebinding between the check and the fetch)."""
     evidence: dict[str, Any] = {"url": url, "at": now()}
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(current)
         host = parts.hostname or ""
-        if not allow_private and _private(host):
-            return {**evidence, "verdict": "inconclusive", "final_url": current,
-                    "reason": f"refused private address: {current}"}
         # through a proxy (http_proxy & co., as the crawl uses them) the proxy resolves and
         # connects: its errors say nothing sure about the site, so only the site's own answers
         # (404/410/451, a parking page) can show it gone
         proxied = bool(getproxies().get(parts.scheme)) and not proxy_bypass(host)
         evidence["via_proxy"] = proxied
+        refused = {**evidence, "verdict": "inconclusive", "final_url": current,
+                   "reason": f"refused private address: {current}"}
+        if not allow_private and (is_private_host(host) or (proxied and _private(host))):
+            return refused
+        request: tuple[str, dict[str, str], dict[str, Any]] = (current, {}, {})
         if not proxied:
             try:
-                socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+                infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https"
+                                                                else 80),
+                                           proto=socket.IPPROTO_TCP)
             except OSError as exc:
                 return {**evidence, "verdict": "gone", "final_url": current,
                         "reason": f"no DNS for {host} ({exc.strerror or exc})"}
+            addresses = [str(info[4][0]) for info in infos]
+            private = next((a for a in addresses if is_private_host(a)), None)
+            if private is not None and not allow_private:
+                return {**refused, "reason": f"refused private address: {current} ({host} "
+                                             f"resolved to {private})"}
+            request = _pinned(parts, addresses[0])
         try:
-            with client.stream("GET", current) as response:
+            with (client if proxied else direct or client).stream(
+                    "GET", request[0], headers=request[1], extensions=request[2]) as response:
                 buf = bytearray()
                 for chunk in response.iter_bytes():
                     buf += chunk
@@ -139,7 +168,7 @@ def fetch(url: str, *, allow_private: bool, client: httpx.Client) -> dict[str, A
                          "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body),
                          "content_type": response.headers.get("content-type", ""),
                          "server": response.headers.get("server", ""),
-                         "_exchange": (response, body)})
+                         "_exchange": (current, response, body)})
         if status in GONE_STATUSES:
             return {**evidence, "verdict": "gone", "reason": f"HTTP {status}"}
         if 200 <= status < 300:
@@ -160,10 +189,10 @@ def _record_warc(writer: RotatingWarcWriter | None, evidence: dict[str, Any]) ->
     exchange = evidence.pop("_exchange", None)
     if exchange is None or writer is None:
         return
-    response, body = exchange
+    url, response, body = exchange
     request = response.request
     evidence["warc"] = writer.write_exchange(
-        "GET", str(request.url), list(request.headers.items()), b"", response.status_code,
+        "GET", url, list(request.headers.items()), b"", response.status_code,
         response.http_version, list(response.headers.items()), body)
 
 
@@ -191,10 +220,13 @@ def recheck_site(store: Store, site: str, *, allow_private: bool | None = None,
     writer = RotatingWarcWriter(warc_dir, name="recheck") if warc_dir is not None else None
     fetches = []
     try:
+        agent = {"user-agent": "jinjian-recheck/0.1"}
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=True,
-                          headers={"user-agent": "jinjian-recheck/0.1"}) as client:
+                          headers=agent) as client, \
+                httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False,
+                             headers=agent) as direct:
             for url in urls:
-                evidence = fetch(url, allow_private=allow, client=client)
+                evidence = fetch(url, allow_private=allow, client=client, direct=direct)
                 _record_warc(writer, evidence)
                 fetches.append(evidence)
     finally:

@@ -119,6 +119,48 @@ def test_a_loopback_site_no_run_was_allowed_to_crawl_is_not_fetched(checked):
     assert {h.status for h in store.hits() if h.site == site} == {"taken_down"}
 
 
+def test_a_recheck_connects_to_the_address_it_checked(monkeypatch):
+    """DNS rebinding: the name answers a public address once and loopback ever after. The
+    re-check looks it up once, checks that answer and connects to it, never to a later one.
+    The stand-in is the DNS server (``socket.getaddrinfo``, which httpx's own lookup uses too):
+    this machine's resolver cannot be pointed at a hostile one."""
+    import socket
+
+    import httpx
+
+    from jinjian.recheck import fetch
+
+    served: list[str] = []
+    server = serve_html(lambda path: (served.append(path) or 200, PAGE.format(BANNED)))
+    public = "93.184.215.14"  # a global address; no route from here, so the fetch fails
+    answers, lookups = [public], []
+    real = socket.getaddrinfo
+
+    def hostile(host, *args, **kwargs):
+        if host == "rebind.test":
+            host = answers.pop() if answers else "127.0.0.1"
+            lookups.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hostile)
+    try:
+        with httpx.Client(timeout=1, trust_env=False) as client:
+            evidence = fetch(f"http://rebind.test:{server.server_address[1]}/p.html",
+                             allow_private=False, client=client)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert served == [], "the re-check reached the loopback web"
+    # one lookup, and the connection went to its answer (which fails here, one way or another)
+    assert lookups == [public] and evidence["verdict"] != "online"
+    # and a name answering loopback at once is refused, saying so
+    answers.clear()
+    with httpx.Client(timeout=1, trust_env=False) as client:
+        refused = fetch("http://rebind.test/", allow_private=False, client=client)
+    assert refused["reason"] == ("refused private address: http://rebind.test/ (rebind.test "
+                                 "resolved to 127.0.0.1)")
+
+
 def test_sites_shows_takedown_status_still_online_and_the_last_recheck(checked):
     rows = {r["site"]: r for r in checked["listing"]}
     sites = checked["sites"]
