@@ -194,7 +194,7 @@ def _tfidf(ids: np.ndarray, idf: np.ndarray, split: int) -> tuple[np.ndarray, np
     np.not_equal(ids[1:], ids[:-1], out=first[1:n])
     starts = first.nonzero()[0]
     idx = ids[starts[:-1]]
-    val = np.log(np.diff(starts))
+    val = np.log(starts[1:] - starts[:-1])  # each id's count
     val += 1.0
     val *= idf[idx]
     cut = int(idx.searchsorted(split))
