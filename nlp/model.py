@@ -9,6 +9,7 @@ once per process by :func:`get_model`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 import re
@@ -143,16 +144,16 @@ class Vocabulary:
     def row(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
         """(feature indices, tf-idf values) of already-normalised text."""
         words = word_tokens(norm)
-        grams = words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]
+        grams = words + list(map(_SPACE_JOIN, zip(words, words[1:], strict=False)))
         # -1 for a gram outside the vocabulary: one C-level pass, no Python frame per gram
         ids = np.fromiter(map(self.words.get, grams, repeat(-1)), dtype=np.int64,
                           count=len(grams))
-        wi, wv = _tfidf(ids[ids >= 0], self.word_idf)
         # every character n-gram of the vocabulary occurring in the text, overlaps included,
         # found in one Aho–Corasick pass: the counts scikit-learn's char analyzer would make
+        # (the automaton's values are feature indices, after the words')
         found = self._automaton().iter(_SPACES_RE.sub(" ", norm))
-        ci, cv = _tfidf(np.fromiter(map(_second, found), dtype=np.int64), self.char_idf)
-        return np.concatenate([wi, ci + len(self.words)]), np.concatenate([wv, cv])
+        ids = np.concatenate([ids, np.fromiter(map(_second, found), dtype=np.int64)])
+        return _tfidf(ids, self._idf(), len(self.words))
 
     def _automaton(self) -> Any:
         automaton = self.__dict__.get("_ac")
@@ -160,27 +161,51 @@ class Vocabulary:
             import ahocorasick
 
             automaton = ahocorasick.Automaton()
+            offset = len(self.words)
             for gram, i in self.chars.items():
-                automaton.add_word(gram, i)
+                automaton.add_word(gram, i + offset)
             automaton.make_automaton()
             self.__dict__["_ac"] = automaton
         return automaton
 
+    def _idf(self) -> np.ndarray:
+        """The idf of every feature, the words' then the characters'."""
+        idf = self.__dict__.get("_idf_all")
+        if idf is None:
+            idf = self.__dict__["_idf_all"] = np.concatenate([self.word_idf, self.char_idf])
+        return idf
+
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_ac"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_ac", "_idf_all")}
 
 
-def _tfidf(ids: np.ndarray, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sublinear tf × idf of the feature ids found (one per occurrence), l2-normalised, as
-    scikit-learn's TfidfVectorizer computes it."""
-    if not len(ids):
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    idx, tf = np.unique(ids, return_counts=True)
-    val = (np.log(tf) + 1.0) * idf[idx]
-    return idx, val / np.sqrt((val * val).sum())
+def _tfidf(ids: np.ndarray, idf: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sublinear tf × idf of the feature ids found (one per occurrence; -1, a gram outside the
+    vocabulary, is skipped), the features below ``split`` (the words) and the others (the
+    characters) each l2-normalised, as the two TfidfVectorizers of the feature union compute
+    them."""
+    ids.sort()
+    ids = ids[ids.searchsorted(0):]
+    n = len(ids)
+    if not n:
+        return ids, np.zeros(0)
+    first = np.empty(n + 1, dtype=bool)  # where each distinct id starts, and the end
+    first[0] = first[n] = True
+    np.not_equal(ids[1:], ids[:-1], out=first[1:n])
+    starts = first.nonzero()[0]
+    idx = ids[starts[:-1]]
+    val = np.log(starts[1:] - starts[:-1])  # each id's count
+    val += 1.0
+    val *= idf[idx]
+    cut = int(idx.searchsorted(split))
+    for part in (val[:cut], val[cut:]):
+        if len(part):
+            part /= math.sqrt((part * part).sum())
+    return idx, val
 
 
 _second = itemgetter(1)
+_SPACE_JOIN = " ".join  # a word bigram, as the vectorizer writes it
 _SPACES_RE = re.compile(r"\s\s+")
 
 

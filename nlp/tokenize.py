@@ -57,8 +57,8 @@ _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 _PUNCT_RE = re.compile(r"^[\W_]+$")
 
 
-def _word_ends(tokenizer: Any) -> Callable[[str], list[int]]:
-    """For a block of text, the end (exclusive) of the dictionary word that starts at each
+def _routes(tokenizer: Any) -> Callable[[str], list[int]]:
+    """For a block of text, the last position of the dictionary word that starts at each
     position on jieba's most probable route without the HMM: jieba_fast's C routine when the
     backend is jieba_fast, jieba's own DAG otherwise (the same route)."""
     freq, total = tokenizer.FREQ, float(tokenizer.total)
@@ -67,40 +67,50 @@ def _word_ends(tokenizer: Any) -> Callable[[str], list[int]]:
     except ImportError:
         _get_DAG_and_calc = None
     if _get_DAG_and_calc is not None and type(tokenizer).__module__.startswith("jieba_fast"):
-        def ends(block: str) -> list[int]:
+        def last(block: str) -> list[int]:
             route: list[int] = []
             _get_DAG_and_calc(freq, block, route, total)
-            return [y + 1 for y in route]
+            return route
     else:
-        def ends(block: str) -> list[int]:
+        def last(block: str) -> list[int]:
             route: dict[int, tuple[float, int]] = {}
             tokenizer.calc(block, tokenizer.get_DAG(block), route)
-            return [route[x][1] + 1 for x in range(len(block))]
-    return ends
+            return [route[x][1] for x in range(len(block))]
+    return last
 
 
-_ends: Callable[[str], list[int]] | None = None
+_route: Callable[[str], list[int]] | None = None
+#: a block of Han characters only: every word on its route is kept as it is
+_HAN_ONLY = re.compile("[\u4e00-\u9fd5]+").fullmatch
 
 
 def words(text: str) -> list[str]:
     """The classifier's words: ``backend().lcut(text, HMM=False)`` without whitespace and
     punctuation (a word is kept when it is alphanumeric, or longer than one character and not
     all punctuation), in one loop without jieba's generators: the classifier's hot path."""
-    global _ends
-    if _ends is None:
-        _ends = _word_ends(backend())
-    ends = _ends
-    punct = _PUNCT_RE.match
+    global _route
+    if _route is None:
+        _route = _routes(backend())
+    route_of, han_only, punct = _route, _HAN_ONLY, _PUNCT_RE.match
     out: list[str] = []
     append = out.append
     for i, block in enumerate(_BLOCK_RE.split(text)):
         if not i % 2:  # between blocks: single characters
-            out.extend(c for c in block if c.isalnum())
+            for c in block:
+                if c.isalnum():
+                    append(c)
             continue
-        route = ends(block)
-        x, n, buf = 0, len(block), ""
+        route = route_of(block)  # the last position of the word starting at each position
+        x, n = 0, len(block)
+        if han_only(block):
+            while x < n:
+                y = route[x] + 1
+                append(block[x:y])
+                x = y
+            continue
+        buf = ""
         while x < n:
-            y = route[x]
+            y = route[x] + 1
             w = block[x:y]
             if y - x == 1 and w in _ASCII_ALNUM:  # jieba runs single letters/digits together
                 buf += w

@@ -52,12 +52,12 @@ def test_classifier_words_are_jiebas_no_hmm_cut_on_either_backend():
     reference = [[t for t in plain.lcut(text, HMM=False)
                   if t.isalnum() or (len(t) > 1 and not keep(t))] for text in texts]
     assert [tokenize.words(text) for text in texts] == reference  # the installed backend
-    saved = tokenize._ends
+    saved = tokenize._route
     try:
-        tokenize._ends = tokenize._word_ends(plain)  # jieba's own DAG and route
+        tokenize._route = tokenize._routes(plain)  # jieba's own DAG and route
         assert [tokenize.words(text) for text in texts] == reference
     finally:
-        tokenize._ends = saved
+        tokenize._route = saved
 
 
 def _raw(tmp_path, rows):
