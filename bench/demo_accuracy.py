@@ -47,6 +47,9 @@ def main() -> None:
     for p in result.planted:
         if p.extracted and p.wanted - p.categories:
             print(f"  missed {sorted(p.wanted - p.categories)}: {p.describe()}")
+    for p in result.planted:
+        if p.categories - p.wanted:
+            print(f"  extra {sorted(p.categories - p.wanted)}: {p.describe()}")
     missing = [p.describe() for p in result.planted if not p.extracted]
     print(f"units not extracted: {len(missing)}")
     for m in missing:
