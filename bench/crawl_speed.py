@@ -308,23 +308,41 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
+def _own_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` alone, without its children."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: CPU seconds of the last measured command's own process (the crawl, without the browser),
+#: as last sampled before it exited
+LAST_OWN_CPU = 0.0
+
+
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
         subprocess.CompletedProcess[str], float, float, int]:
     """Run ``cmd``; its wall seconds, CPU seconds (user + system, its process tree) and the
-    peak memory of its process tree (PSS, KiB)."""
+    peak memory of its process tree (PSS, KiB). ``LAST_OWN_CPU`` holds the CPU seconds of the
+    command's own process (sampled every 0.25 s, so up to that much short)."""
     import resource
 
+    global LAST_OWN_CPU
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     peak = 0
+    own = 0.0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, own
         while not done.is_set():
             peak = max(peak, _tree_pss_kb(proc.pid))
+            own = _own_cpu(proc.pid) or own
             done.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -338,6 +356,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
     wall = time.monotonic() - started
     done.set()
     sampler.join()
+    LAST_OWN_CPU = own
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), wall, cpu, peak
@@ -450,6 +469,7 @@ def main() -> None:
     cmd += ["-m", "jinjian.cli", "crawl", "--targets", str(targets), "--store", str(store)]
     full, full_wall, full_cpu, full_mem = run_measured(
         cmd, {**env, "JINJIAN_FILTER_LIST": args.filter_list}, args.timeout)
+    full_own = LAST_OWN_CPU
     if full.returncode != 0:
         sys.exit(f"full crawl failed:\n{full.stderr[-3000:]}")
     site = f"127.0.0.1:{web.server_address[1]}"
@@ -459,13 +479,18 @@ def main() -> None:
     if args.json is not None:
         args.json.write_text(json.dumps({
             "pages": f["pages"], "rendered": f["rendered"], "crawl_seconds": f["elapsed"],
-            "wall_seconds": full_wall, "cpu_seconds": full_cpu, "peak_pss_mb": full_mem / 1024,
+            "wall_seconds": full_wall, "cpu_seconds": full_cpu, "crawl_process_cpu_seconds": full_own,
+            "peak_pss_mb": full_mem / 1024,
             "load_before": load_before, "load_after": os.getloadavg()[0]}), encoding="utf-8")
+    own_line = (f"full crawl's CPU: the crawl process {full_own:.1f} s "
+                f"({full_own / max(f['pages'], 1) * 1000:.1f} ms a page), the browser and its "
+                f"driver {full_cpu - full_own:.1f} s")
     if args.no_bare:
         print(f"full jinjian crawl: {f['pages']} pages in {f['elapsed']:.1f} s "
               f"({f['pages'] / max(f['elapsed'], 1e-9):.1f} pages/s), {full_cpu:.1f} CPU s "
               f"({full_cpu / max(f['pages'], 1) * 1000:.1f} ms a page), peak PSS "
               f"{full_mem / 1024:.0f} MB; rendered {f['rendered']}")
+        print(own_line)
         if not args.keep:
             import shutil
 
@@ -486,6 +511,7 @@ def main() -> None:
     print(f"\nratio full/bare: {full_rate / bare_rate:.2f} on crawl time (target >= 0.5); "
           f"{(f['pages'] / full_wall) / (b['pages'] / bare_wall):.2f} on wall time; "
           f"{(bare_cpu / b['pages']) / (full_cpu / f['pages']):.2f} on CPU per page")
+    print(own_line)
     print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}"
           " (other work on the machine slows both crawls)")
     print(f"rendered by `{args.render}`: {f['rendered']} of {f['pages']} pages "

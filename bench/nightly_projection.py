@@ -52,7 +52,7 @@ def measure(pages: int) -> dict[str, float]:
         if proc.returncode != 0:
             sys.exit(f"crawl_speed.py --pages {pages} failed:\n{proc.stderr[-3000:]}"
                      f"{proc.stdout[-2000:]}")
-        print(proc.stdout.strip().splitlines()[-1])
+        print("\n".join(proc.stdout.strip().splitlines()[-2:]))  # the crawl, and its CPU split
         return json.loads(out.read_text(encoding="utf-8"))
 
 

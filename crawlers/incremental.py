@@ -116,7 +116,7 @@ class ConditionalRequestMiddleware:
             return pages
         try:
             if self.store is None:
-                self.store = open_store(self.location, create=True)
+                self.store = open_store(self.location, create=True, mmap=False)
             for rec in self.store.export_documents(site):
                 doc = rec.doc
                 extra = doc.extra or {}

@@ -20,6 +20,10 @@ from rules.verdict import Verdict
 
 logger = logging.getLogger(__name__)
 
+#: texts up to this long (ad units, mostly) have their verdict remembered, up to CACHED_VERDICTS
+CACHED_TEXT_CHARS = 500
+CACHED_VERDICTS = 20_000
+
 
 class ClassifyPipeline:
     """Attach the verdict of ``nlp.classify`` to each item, after the lists of ``rules.lists``.
@@ -44,6 +48,7 @@ class ClassifyPipeline:
     def __init__(self, lists_dir: str | None = None, crawler: Crawler | None = None) -> None:
         self.lists: Lists = load_lists(lists_dir or None)
         self.crawler = crawler
+        self._verdicts: dict[tuple[str, str | None, bool], Verdict] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ClassifyPipeline:
@@ -68,10 +73,25 @@ class ClassifyPipeline:
         page, a page of a site that promotes its own business (not portal, search, appstore)."""
         return isinstance(item, AdUnitItem) or item.landing or item.kind not in self.HOSTING_KINDS
 
+    def classify(self, text: str, region: str | None, advertising: bool) -> Verdict:
+        """``nlp.classify.classify`` of one text; short texts are remembered, since a site
+        repeats its ad units on page after page (the verdict depends on nothing else; it is
+        never changed: ``apply_lists`` returns a new one)."""
+        if len(text) > CACHED_TEXT_CHARS:
+            return classify(text, region=region, advertising=advertising)
+        key = (text, region, advertising)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= CACHED_VERDICTS:
+                self._verdicts.clear()
+            verdict = self._verdicts[key] = classify(text, region=region,
+                                                     advertising=advertising)
+        return verdict
+
     def process_item(self, item: PageItem | AdUnitItem, spider: Spider | None = None
                      ) -> PageItem | AdUnitItem:
-        verdict = (classify(item.text, region=item.region or None,
-                            advertising=self.advertises(item)) if item.text else Verdict())
+        verdict = (self.classify(item.text, item.region or None, self.advertises(item))
+                   if item.text else Verdict())
         verdict = apply_lists(verdict, item.text or "", lists=self.lists,
                               advertiser_domains=self.advertiser_domains(item))
         if verdict.doubted:
@@ -127,7 +147,8 @@ class StorePipeline:
     def _connect(self) -> bool:
         self._last_attempt = time.monotonic()
         try:
-            self.store = open_store(self.location)
+            # no memory maps: over a long crawl they would map the whole growing store
+            self.store = open_store(self.location, mmap=False)
         except StoreUnavailable as exc:
             logger.warning("store unreachable, spooling to %s: %s", self.spool.dir, exc)
             self.store = None

@@ -65,6 +65,11 @@ PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 # targets file allows them)
 PLAYWRIGHT_ABORT_REQUEST = "crawlers.middlewares.abort_private_request"
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = int(os.environ.get("JINJIAN_RENDER_TIMEOUT_MS", "20000"))
+# Playwright on an event loop of its own thread (scrapy-playwright's loop for Windows, a private
+# setting): on the reactor's loop, each of a render's dozens of exchanges with the browser waits
+# behind the static pages being parsed, classified and indexed, and renders stall until the
+# static crawl is done (bench/crawl_speed.py). JINJIAN_BROWSER_THREAD=0 puts it back.
+_PLAYWRIGHT_THREADED_LOOP = os.environ.get("JINJIAN_BROWSER_THREAD", "1") not in ("0", "false", "off")
 
 # static fetches connect to the address the private-address check saw (no DNS rebinding)
 TWISTED_DNS_RESOLVER = "crawlers.middlewares.GuardedResolver"

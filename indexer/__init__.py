@@ -39,7 +39,8 @@ __all__ = [
 
 
 def open_store(location: str | Path, *, create: bool = True, retries: int | None = None,
-               backoff: float | None = None, ca_file: str | None = None) -> Store:
+               backoff: float | None = None, ca_file: str | None = None,
+               mmap: bool = True) -> Store:
     """Open the store at ``location``: a folder path (embedded SQLite) or the URL of an
     Elasticsearch or OpenSearch cluster (``http(s)://[user:pass@]host:port[/index-prefix]``),
     whose kind is found by asking the server.
@@ -48,7 +49,8 @@ def open_store(location: str | Path, *, create: bool = True, retries: int | None
     is retried before ``StoreUnavailable``; defaults ``$JINJIAN_STORE_RETRIES`` (4) and
     ``$JINJIAN_STORE_BACKOFF`` (0.5). Over https the cluster's certificate is verified against
     ``ca_file``, a PEM file of CA certificates (default ``$JINJIAN_STORE_CA``; without it, the
-    system's CAs).
+    system's CAs). ``mmap=False``: an embedded store is read without memory maps
+    (``SQLiteStore``; for the crawl's long-lived connections).
     """
     text = str(location)
     if text.startswith(("http://", "https://")):
@@ -58,4 +60,4 @@ def open_store(location: str | Path, *, create: bool = True, retries: int | None
                                  ca_file=ca_file)
     if "://" in text:
         raise StoreError(f"{text}: a store is a folder path or an http(s):// cluster URL")
-    return SQLiteStore(Path(text), create=create)
+    return SQLiteStore(Path(text), create=create, mmap=mmap)

@@ -51,6 +51,7 @@ from indexer.base import (
 __all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
 SCHEMA_VERSION = 6
+MMAP_SIZE = 8 * 1024 ** 3  # bytes of the file read through memory maps (mmap=True)
 DB_NAME = "jinjian.sqlite3"
 
 # Version 1, as the first slice created it. A new store is created at version 1 and migrated, so
@@ -352,9 +353,12 @@ class SQLiteStore(Store):
     """Documents, hits, sites and audit in ``<path>/jinjian.sqlite3``."""
 
     def __init__(self, path: str | Path, *, create: bool = True,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, mmap: bool = True) -> None:
         """``timeout``: seconds to wait for another writer (``$JINJIAN_SQLITE_BUSY_TIMEOUT``,
-        30); past it a write raises ``StoreUnavailable``."""
+        30); past it a write raises ``StoreUnavailable``. ``mmap=False`` reads the file with
+        plain reads into the bounded page cache instead of memory maps: for a long-running
+        writer (the crawl), whose maps would otherwise grow with the store and count in its
+        resident memory."""
         if timeout is None:
             timeout = float(os.environ.get("JINJIAN_SQLITE_BUSY_TIMEOUT", "30"))
         self.path = Path(path)
@@ -374,7 +378,7 @@ class SQLiteStore(Store):
             self.conn.execute("PRAGMA synchronous=NORMAL")
             # read through memory maps and a 64 MiB page cache: a large store is read, not
             # copied page by page (SQLite caps the map at its build's limit, 2 GiB by default)
-            self.conn.execute("PRAGMA mmap_size=8589934592")
+            self.conn.execute(f"PRAGMA mmap_size={MMAP_SIZE if mmap else 0}")
             self.conn.execute("PRAGMA cache_size=-65536")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._upgrade(db)

@@ -163,10 +163,12 @@ def _run_job(parsed: Any, targets_file: Path, location: str, *, shots: Any, limi
     with open_store_for_run(location) as opened:
         plan = plan_tips(opened, parsed)
     report = _crawl_with_progress(plan.targets, location, polite=polite, frontier=frontier)
-    with open_store_or_fail(location, create=True) as opened:
+    # the job reads the whole run's hits after the crawl: without memory maps, which would
+    # put the store's size into the crawl process's resident memory beside Chromium
+    with open_store_or_fail(location, create=True, mmap=False) as opened:
         _print_run(report, opened)
     screenshot_hits(location, report.started, shots)
-    with open_store_or_fail(location, create=True) as opened:
+    with open_store_or_fail(location, create=True, mmap=False) as opened:
         try:
             run = record_run(opened, report, run_id=run_id, targets_file=targets_file,
                              targets=parsed, plan=plan, warc_dir=default_warc_dir(location),

@@ -42,12 +42,12 @@ def store_location(store: str | None) -> str:
     return store or settings().store
 
 
-def open_store_or_fail(store: str | None, *, create: bool) -> Any:
+def open_store_or_fail(store: str | None, *, create: bool, mmap: bool = True) -> Any:
     """The store at ``store`` (see :func:`store_location`); a store that cannot be opened ends
-    the command with its message."""
+    the command with its message. ``mmap=False``: see ``indexer.open_store``."""
     from indexer import StoreError, open_store
 
     try:
-        return open_store(store_location(store), create=create)
+        return open_store(store_location(store), create=create, mmap=mmap)
     except StoreError as exc:
         fail(str(exc))

@@ -139,7 +139,7 @@ def screenshot_hits(location: str, since: str, config: Any) -> Any:
         return None
     started = time.monotonic()
     try:
-        store = open_store(location, create=False)
+        store = open_store(location, create=False, mmap=False)  # beside Chromium, in the crawl
     except StoreError as exc:
         err.print(f"screenshots: none taken, the store cannot be opened: {exc}")
         return None

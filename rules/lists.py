@@ -493,6 +493,11 @@ def apply_lists(
     names = [n for n in advertiser_names if n and n.strip()]
     domains = [d for d in advertiser_domains if d and d.strip()]
     m = match_entity(names, domains, lists=lists)
+    if not (m.admission or m.identified or m.negative or m.flagged):
+        # no advertiser to judge (a portal's page naming nobody on a list): nothing changes
+        return Verdict(categories=list(verdict.categories), scores=dict(verdict.scores),
+                       evidence=list(verdict.evidence), screening=list(verdict.screening),
+                       doubted=list(verdict.doubted))
     own = [a for e in (*m.admission, *m.negative, *m.flagged) for a in (e.name, *e.aliases)]
     t = _Text(text or "", [*names, *own])
     evidence = list(verdict.evidence)
@@ -565,7 +570,8 @@ def apply_lists(
                     )
                 )
 
-    quoted = _first_sentence(text) if text.strip() else (names[0] if names else "")
+    quoted = ((_first_sentence(text) if text.strip() else (names[0] if names else ""))
+              if m.negative or m.flagged else "")
     for e in m.negative:
         screening.append(
             Evidence(

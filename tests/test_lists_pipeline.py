@@ -229,3 +229,21 @@ def test_pipeline_identifies_advertisers_by_domain(tmp_path):
     p2p = pipe.process_item(_page(url="https://p2p.example/", site="p2p.example", kind="p2p",
                                   companies=["招商银行股份有限公司"], text=DEPOSIT))
     assert 6 in p2p.verdict["categories"]
+
+
+def test_one_ad_copy_seen_again_is_judged_by_each_advertiser(tmp_path):
+    # the pipeline remembers the verdict of a short text it has classified (a site repeats its
+    # ad units on page after page); what the lists say depends on each ad's advertiser still
+    pipe = ClassifyPipeline(str(make_lists(tmp_path)))
+    first = pipe.process_item(_ad(text=DEPOSIT, advertiser="huicheng.example"))
+    flagged = pipe.process_item(_ad(text=DEPOSIT, advertiser="jinfeng.example",
+                                    position="/html/body/div[2]"))
+    bank = pipe.process_item(_ad(text=DEPOSIT, advertiser="spdb.com.cn",
+                                 position="/html/body/div[3]"))
+    again = pipe.process_item(_ad(text=DEPOSIT, advertiser="huicheng.example",
+                                  position="/html/body/div[4]"))
+    assert 6 in first.verdict["categories"]
+    assert "rule:licence_scope.unlicensed" in _sources(first)
+    assert "rule:list.flagged" in _sources(flagged) and "rule:list.flagged" not in _sources(first)
+    assert 6 not in bank.verdict["categories"]
+    assert again.verdict == first.verdict

@@ -359,3 +359,25 @@ def test_a_copied_store_has_the_same_counts(tmp_path):
             for by in AGGREGATE_KEYS:
                 assert target.aggregate(by, query) == source.aggregate(by, query)
         assert_aggregates_are_the_hits_counted(target)
+
+
+def test_the_crawl_reads_its_store_without_memory_maps(tmp_path):
+    # a crawl's connections (mmap=False) keep the store out of the crawler's resident memory;
+    # the console's map it, and both see the same store
+    db = str((tmp_path / "s" / sqlite_backend.DB_NAME).resolve())
+
+    def mapped() -> bool:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            return any(line.rstrip("\n").endswith(db) for line in maps)
+
+    with open_store(tmp_path / "s", mmap=False) as crawl:
+        crawl.write_documents([(page(url=f"http://a.cn/{i}.html"), verdict(1), "2026-12-01T00:00:00Z")
+                               for i in range(200)])
+        crawl.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert crawl.count_hits() == 200
+        assert crawl.conn.execute("PRAGMA mmap_size").fetchone()[0] == 0
+        assert not mapped()
+    with open_store(tmp_path / "s") as console:
+        assert console.count_hits() == 200
+        assert console.conn.execute("PRAGMA mmap_size").fetchone()[0] > 0
+        assert mapped()

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from lxml import etree
@@ -39,6 +40,11 @@ from crawlers.traps import url_pattern
 from crawlers.urls import site_of
 
 MAX_ERROR_MESSAGES = 50  # per target; the counts by kind are complete
+#: the download slot of a host's browser fetches (Scrapy keys a static fetch's slot by host)
+RENDER_SLOT = "{host} (browser)"
+#: browser fetches leave the scheduler before static ones: behind the crawl's newest links (the
+#: queue is last in, first out) they would wait for the whole static crawl, then run alone
+RENDER_PRIORITY = 10
 
 
 def now() -> str:
@@ -203,13 +209,19 @@ class SiteSpider(scrapy.Spider):
     def _render_request(self, response: Response, index: int, reason: str,
                         static_units: list[str]) -> scrapy.Request:
         """Fetch the page again in the browser; ``static_units`` are the ad texts the static
-        page already showed, so units seen only after rendering can be told apart."""
+        page already showed, so units seen only after rendering can be told apart.
+
+        The browser fetches of a host wait in a download slot of their own (``RENDER_SLOT``),
+        with the same per-host concurrency and delay as its static fetches: a render takes a
+        second or more, and sharing the host's slot would hold the static crawl behind it."""
         return scrapy.Request(
             response.url, callback=self.parse_page, errback=self.render_failed, dont_filter=True,
+            priority=RENDER_PRIORITY,
             meta={
                 "target": index, "page_depth": response.meta.get("page_depth", 0),
                 "pattern_run": response.meta.get("pattern_run", 0),
                 "landing": response.meta.get("landing", False), "playwright": True,
+                "download_slot": RENDER_SLOT.format(host=urlsplit(response.url).hostname or ""),
                 "playwright_page_methods": [
                     PageMethod("wait_for_load_state", "networkidle"),
                     PageMethod("wait_for_timeout", 500),
