@@ -101,10 +101,6 @@ class Spool:
         """How many documents wait in the spool."""
         return self.tally()[0]
 
-    def pending_touches(self) -> int:
-        """How many sightings of unchanged documents (last seen to move) wait in the spool."""
-        return self.tally()[1]
-
     @staticmethod
     def read(segment: Path) -> Iterator[Item]:
         """The documents of a segment (a segment of sightings has none)."""

@@ -22,6 +22,9 @@ from tests.conftest import REPO, serve_html
 
 NAME = "rebind.test"
 PUBLIC = "93.184.215.14"  # a global address: the guard lets it pass; nothing connects to it
+# the crawl goes out directly, whatever proxies the test's environment has
+NO_PROXY = {k: "" for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                            "all_proxy", "ALL_PROXY")}
 
 # the crawl's process: the hostile answers for NAME, then `jinjian crawl` as `-m jinjian.cli` runs it
 HOSTILE_DNS = """
@@ -74,9 +77,7 @@ def _crawl(tmp, allow: bool, first_answer: str, exit_code: int) -> dict:
     log, report = tmp / "lookups.log", tmp / "report.json"
     env = {"PYTHONUNBUFFERED": "1", "JINJIAN_DOWNLOAD_TIMEOUT": "5",
            "JINJIAN_RETRY_BACKOFF": "0.1"}
-    no_proxy = {k: "" for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-                                "all_proxy", "ALL_PROXY")}
-    full_env = {**os.environ, **no_proxy, **env}
+    full_env = {**os.environ, **NO_PROXY, **env}
     full_env.pop("JINJIAN_STORE", None)
     try:
         result = subprocess.run(
@@ -165,9 +166,7 @@ def test_the_browser_connects_only_to_the_address_checked(tmp_path):
                        "    kind: portal\n    render: always\n    max_pages: 1\n",
                        encoding="utf-8")
     log, report = tmp_path / "lookups.log", tmp_path / "report.json"
-    no_proxy = {k: "" for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-                                "all_proxy", "ALL_PROXY")}
-    env = {**os.environ, **no_proxy, "PYTHONUNBUFFERED": "1", "JINJIAN_MAX_SCREENSHOTS": "0"}
+    env = {**os.environ, **NO_PROXY, "PYTHONUNBUFFERED": "1", "JINJIAN_MAX_SCREENSHOTS": "0"}
     env.pop("JINJIAN_STORE", None)
     try:
         result = subprocess.run(
