@@ -276,8 +276,8 @@ def run_bare(url: str, out: str, log_file: str) -> None:
 
 # --- measuring -------------------------------------------------------------------------------
 
-def _tree_pss_kb(root_pid: int) -> int:
-    """Memory of a process and all its descendants (PSS, from /proc), in KiB."""
+def _descendants(root_pid: int) -> list[int]:
+    """A process and all its descendants."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -288,12 +288,25 @@ def _tree_pss_kb(root_pid: int) -> int:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
-    total, todo = 0, [root_pid]
+    found, todo = [], [root_pid]
     while todo:
         pid = todo.pop()
-        total += _pss_kb(pid)
+        found.append(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return found
+
+
+def _tree_pss_kb(root_pid: int) -> int:
+    """Memory of a process and all its descendants (PSS, from /proc), in KiB."""
+    return sum(_pss_kb(pid) for pid in _descendants(root_pid))
+
+
+def _is_writer(pid: int) -> bool:
+    """Whether ``pid`` is the crawl's store writer (``python -m indexer.writer``)."""
+    try:
+        return b"indexer.writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _pss_kb(pid: int) -> int:
@@ -318,31 +331,38 @@ def _own_cpu(pid: int) -> float | None:
 
 
 #: CPU seconds of the last measured command's own process (the crawl, without the browser),
-#: as last sampled before it exited
+#: and of its store writer process, as last sampled before they exited
 LAST_OWN_CPU = 0.0
+LAST_WRITER_CPU = 0.0
 
 
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
         subprocess.CompletedProcess[str], float, float, int]:
     """Run ``cmd``; its wall seconds, CPU seconds (user + system, its process tree) and the
     peak memory of its process tree (PSS, KiB). ``LAST_OWN_CPU`` holds the CPU seconds of the
-    command's own process (sampled every 0.25 s, so up to that much short)."""
+    command's own process (sampled every 0.25 s, so up to that much short), ``LAST_WRITER_CPU``
+    those of its store writer."""
     import resource
 
-    global LAST_OWN_CPU
+    global LAST_OWN_CPU, LAST_WRITER_CPU
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     peak = 0
     own = 0.0
+    writers: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak, own
         while not done.is_set():
-            peak = max(peak, _tree_pss_kb(proc.pid))
+            tree = _descendants(proc.pid)
+            peak = max(peak, sum(_pss_kb(pid) for pid in tree))
             own = _own_cpu(proc.pid) or own
+            for pid in tree[1:]:
+                if pid in writers or _is_writer(pid):
+                    writers[pid] = _own_cpu(pid) or writers.get(pid, 0.0)
             done.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -357,6 +377,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
     done.set()
     sampler.join()
     LAST_OWN_CPU = own
+    LAST_WRITER_CPU = sum(writers.values())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), wall, cpu, peak
@@ -469,7 +490,7 @@ def main() -> None:
     cmd += ["-m", "jinjian.cli", "crawl", "--targets", str(targets), "--store", str(store)]
     full, full_wall, full_cpu, full_mem = run_measured(
         cmd, {**env, "JINJIAN_FILTER_LIST": args.filter_list}, args.timeout)
-    full_own = LAST_OWN_CPU
+    full_own, full_writer = LAST_OWN_CPU, LAST_WRITER_CPU
     if full.returncode != 0:
         sys.exit(f"full crawl failed:\n{full.stderr[-3000:]}")
     site = f"127.0.0.1:{web.server_address[1]}"
@@ -480,11 +501,15 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "pages": f["pages"], "rendered": f["rendered"], "crawl_seconds": f["elapsed"],
             "wall_seconds": full_wall, "cpu_seconds": full_cpu, "crawl_process_cpu_seconds": full_own,
+            "writer_cpu_seconds": full_writer,
             "peak_pss_mb": full_mem / 1024,
             "load_before": load_before, "load_after": os.getloadavg()[0]}), encoding="utf-8")
+    per_page = 1000 / max(f["pages"], 1)
     own_line = (f"full crawl's CPU: the crawl process {full_own:.1f} s "
-                f"({full_own / max(f['pages'], 1) * 1000:.1f} ms a page), the browser and its "
-                f"driver {full_cpu - full_own:.1f} s")
+                f"({full_own * per_page:.1f} ms a page), its store writer {full_writer:.1f} s "
+                f"({full_writer * per_page:.1f} ms a page), the browser and its driver "
+                f"{full_cpu - full_own - full_writer:.1f} s "
+                f"({(full_cpu - full_own - full_writer) * per_page:.1f} ms a page)")
     if args.no_bare:
         print(f"full jinjian crawl: {f['pages']} pages in {f['elapsed']:.1f} s "
               f"({f['pages'] / max(f['elapsed'], 1e-9):.1f} pages/s), {full_cpu:.1f} CPU s "

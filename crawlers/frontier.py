@@ -329,7 +329,7 @@ class FrontierExtension:
         self.prefix = crawler.settings.get("JINJIAN_FRONTIER_PREFIX")
         self.lease = crawler.settings.getfloat("JINJIAN_FRONTIER_LEASE", DEFAULT_LEASE)
         self.server = connect(crawler.settings.get("REDIS_URL"))
-        self.done: dict[str, int] = {}  # lease id → store flushes when it left the engine
+        self.done: dict[str, int] = {}  # lease id → StorePipeline.mark() when it left the engine
         self.loop: task.LoopingCall | None = None
         self.spider: Spider | None = None
         self.stopping = threading.Event()
@@ -383,17 +383,16 @@ class FrontierExtension:
 
     def _settle(self, queue: LeasedQueue) -> None:
         pipeline = store_pipeline(self.crawler)
-        flushes = pipeline.flushes if pipeline is not None else 0
+        stored = pipeline.stored() if pipeline is not None else 0
         slot = getattr(self.crawler.engine, "_slot", None)
         if slot is None:
             return  # cannot tell what is in flight: hold every lease until the spider closes
         inprogress = slot.inprogress
         for lease, request in list(queue.held.items()):
             if lease not in self.done and request not in inprogress:
-                self.done[lease] = flushes
-        ready = [lease for lease, at in self.done.items()
-                 if pipeline is None or flushes > at
-                 or not (pipeline.buffer or pipeline.touches)]
+                # stored once what the pipeline has received so far is
+                self.done[lease] = pipeline.mark() if pipeline is not None else 0
+        ready = [lease for lease, at in self.done.items() if pipeline is None or stored >= at]
         for lease in ready:
             del self.done[lease]
         queue.ack(ready)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -117,13 +120,21 @@ class StorePipeline:
     crawled is lost. Documents the store refuses are logged, counted and kept in
     ``SPOOL/rejected.jsonl``.
 
+    With ``writer`` (the crawl's default) the writing is done by a second process,
+    ``indexer.writer``: this one only appends the batches to the spool and tells the writer,
+    which writes them to the store and drops them; the crawl's reactor never waits for the
+    store. Whatever the writer leaves (it died, the store was away) is written here when the
+    spider closes, as without it.
+
     Settings: ``JINJIAN_STORE``; ``JINJIAN_SPOOL_DIR`` (default beside the store, see
     ``indexer.spool.default_spool_dir``); ``JINJIAN_STORE_BATCH`` (documents per write, 100);
-    ``JINJIAN_STORE_RECONNECT`` (seconds between attempts to reach a lost store, 30).
+    ``JINJIAN_STORE_RECONNECT`` (seconds between attempts to reach a lost store, 30);
+    ``JINJIAN_STORE_WRITER`` (``process``, the default, or ``inline``: write in this process).
     """
 
     def __init__(self, location: str, crawler: Crawler, *, batch_size: int = 100,
-                 spool_dir: str | None = None, reconnect_every: float = 30.0) -> None:
+                 spool_dir: str | None = None, reconnect_every: float = 30.0,
+                 writer: bool = False) -> None:
         self.location = location
         self.crawler = crawler
         self.store: Store | None = None
@@ -134,13 +145,105 @@ class StorePipeline:
         self._last_attempt = float("-inf")
         self.flushes = 0
         self.touches: dict[str, list[str]] = {}  # seen at → ids of documents seen unchanged
+        self.writer = writer
+        self._process: subprocess.Popen[bytes] | None = None
+        self._handed: list[Path] = []  # segments handed to the writer, not yet written
+        self._appended = self._written = 0  # segments handed to the writer / written by it
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         s = crawler.settings
+        mode = s.get("JINJIAN_STORE_WRITER") or os.environ.get("JINJIAN_STORE_WRITER", "process")
         return cls(s.get("JINJIAN_STORE"), crawler, batch_size=s.getint("JINJIAN_STORE_BATCH", 100),
                    spool_dir=s.get("JINJIAN_SPOOL_DIR") or None,
-                   reconnect_every=s.getfloat("JINJIAN_STORE_RECONNECT", 30.0))
+                   reconnect_every=s.getfloat("JINJIAN_STORE_RECONNECT", 30.0),
+                   writer=mode != "inline")
+
+    # --- what is stored (for the --frontier worker, which returns leases once it is) -----
+
+    def stored(self) -> int:
+        """How many writes are done: flushes written (or spooled while the store was away), or
+        with the writer, segments it has written."""
+        if not self.writer:
+            return self.flushes
+        while self._handed and not self._handed[0].exists():
+            self._handed.pop(0)
+            self._written += 1
+        return self._written
+
+    def mark(self) -> int:
+        """What ``stored()`` reaches once every item received so far is stored."""
+        if not self.writer:
+            return self.flushes + (1 if self.buffer or self.touches else 0)
+        return self._appended + (1 if self.buffer else 0) + (1 if self.touches else 0)
+
+    # --- the writer process ----------------------------------------------------------------
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The process id of the store writer (None when this process writes)."""
+        return self._process.pid if self._process is not None else None
+
+    def _start_writer(self) -> None:
+        self.spool.dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.spool.dir / "writer.log", "wb")  # noqa: SIM115 - the child has it
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "indexer.writer", str(self.spool.dir),
+                 "--reconnect", str(self.reconnect_every)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env={**os.environ, "JINJIAN_STORE": str(self.location)})
+        except OSError as exc:
+            logger.warning("cannot start the store writer (%s): writing in the crawl process", exc)
+            self.writer = False
+        finally:
+            log.close()
+
+    def _hand(self, segment: Path) -> None:
+        """Tell the writer ``segment`` is ready."""
+        self._handed.append(segment)
+        self._appended += 1
+        try:
+            assert self._process is not None and self._process.stdin is not None
+            self._process.stdin.write(b"\n")
+            self._process.stdin.flush()
+        except (OSError, ValueError):  # it died: what it has not written stays spooled
+            logger.error("the store writer stopped (exit %s, see %s); writing in the crawl "
+                         "process", self._process.poll() if self._process else None,
+                         self.spool.dir / "writer.log")
+            self._stop_writer()
+            self.writer = False
+            self.flushes = self._appended  # what was handed on is spooled: the leases may go
+            if self._connect():
+                self._replay()
+
+    def _stop_writer(self) -> None:
+        """Close the writer's input and wait for it to write what is left; take its report."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            out, _ = process.communicate(timeout=None)
+        except (OSError, ValueError):
+            out = b""
+        stats = self.crawler.stats
+        try:
+            summary = json.loads(out.decode("utf-8").strip().splitlines()[-1]) if out.strip() else None
+        except (ValueError, IndexError):
+            summary = None
+        if summary is None:
+            logger.error("the store writer ended without a report (exit %s, see %s)",
+                         process.returncode, self.spool.dir / "writer.log")
+            return
+        for level, message in summary["messages"]:
+            logger.log(logging.getLevelName(level), "store writer: %s", message)
+        for key in ("written", "replayed", "touched", "unreachable"):
+            if summary[key]:
+                stats.inc_value(f"jinjian/store/{key}", summary[key])
+        for doc, url, reason in summary["rejected"]:
+            logger.error("store refused document %s (%s): %s", doc, url, reason)
+        if summary["rejected"]:
+            stats.inc_value("jinjian/store/rejected", len(summary["rejected"]))
 
     # --- the store coming and going --------------------------------------------------------
 
@@ -195,6 +298,10 @@ class StorePipeline:
     def _touch(self) -> None:
         """Move the last seen of the documents seen unchanged; while the store is away they
         wait in the spool, after the batches written before them."""
+        if self.writer and self.touches:
+            self._hand(self.spool.append_touches(self.touches))
+            self.touches = {}
+            return
         while self.touches and self.store is not None:
             seen_at, ids = next(iter(self.touches.items()))
             try:
@@ -215,7 +322,8 @@ class StorePipeline:
         last seen of the documents seen unchanged."""
         if not self.buffer and not self.touches:
             return
-        self.flushes += 1  # a --frontier worker returns its leases after a flush
+        if not self.writer:
+            self.flushes += 1  # a --frontier worker returns its leases after a flush
         self._write_buffer()
         self._touch()
 
@@ -224,6 +332,9 @@ class StorePipeline:
             return
         items, self.buffer = self.buffer, []
         segment = self.spool.append(items)
+        if self.writer:
+            self._hand(segment)
+            return
         if self.store is None and time.monotonic() - self._last_attempt >= self.reconnect_every:
             self._connect()
         if self.store is None or not self._replay(keep=segment):
@@ -242,15 +353,22 @@ class StorePipeline:
     # --- Scrapy ----------------------------------------------------------------------------
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        if self._connect():
+        if self.writer:
+            self._start_writer()  # it writes what earlier crawls left first
+        if not self.writer and self._connect():
             self._replay()
 
     def close_spider(self, spider: Spider | None = None) -> None:
         self.flush()
-        if self.store is None:
-            self._connect()
-        if self.store is not None:
-            self._replay()
+        if self.writer:
+            self._stop_writer()
+            self.writer = False
+            self.flushes = self._appended
+        if self.spool.segments():  # left by the writer, or by the store being away
+            if self.store is None:
+                self._connect()
+            if self.store is not None:
+                self._replay()
         self._touch()
         pending, sightings = self.spool.tally()
         self.crawler.stats.set_value("jinjian/store/pending", pending)

@@ -52,7 +52,8 @@ class Spool:
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
 
-    def _segments(self) -> list[Path]:
+    def segments(self) -> list[Path]:
+        """The spooled segments, oldest first."""
         if not self.dir.is_dir():
             return []
         return sorted(self.dir.glob("batch-*.jsonl"))
@@ -86,7 +87,7 @@ class Spool:
     def tally(self) -> tuple[int, int]:
         """(documents, sightings of unchanged documents) waiting in the spool."""
         docs = sightings = 0
-        for seg in self._segments():
+        for seg in self.segments():
             with open(seg, encoding="utf-8") as f:
                 for line in f:
                     if line.strip():
@@ -119,15 +120,17 @@ class Spool:
                     else:
                         yield Document.from_json(d["doc"]), d["verdict"], d["seen_at"]
 
-    def replay(self, store: Store, *, keep: Path | None = None) -> WriteReport:
-        """Write every spooled batch (oldest first) to ``store``, dropping each once written.
+    def replay(self, store: Store, *, keep: Path | None = None,
+               segments: list[Path] | None = None) -> WriteReport:
+        """Write every spooled batch (oldest first; ``segments``: those of them) to ``store``,
+        dropping each once written.
 
         Raises ``StoreUnavailable`` if the store goes away again; what is left stays spooled.
         ``keep`` names a segment not to replay (the batch being written right now).
         Documents the store refuses are moved to ``rejected.jsonl`` with the reason.
         """
         report = WriteReport()
-        segments = [s for s in self._segments() if s != keep]
+        segments = [s for s in (self.segments() if segments is None else segments) if s != keep]
         if not segments:
             return report
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -317,6 +317,29 @@ def _page_count(store: Path) -> int:
         conn.close()
 
 
+def _flushed(store: Path) -> bool:
+    """Whether the crawl has handed a batch to its store writer (spooled or already written)."""
+    return _page_count(store) > 0 or any((store / "spool").glob("batch-*.jsonl"))
+
+
+def _writer_gone(store: Path, timeout: float = 30.0) -> None:
+    """Wait for the store writer of ``store`` to exit."""
+    spool = str(store / "spool").encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes()
+            except OSError:
+                continue
+            running = running or (b"indexer.writer" in args and spool in args)
+        if not running:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the store writer of {store} is still running after {timeout:.0f} s")
+
+
 def test_a_crawl_killed_midway_resumes_without_losing_or_duplicating_pages(tmp_path):
     pages = 150
     web = HazardWeb(1, site_pages=pages, site_delay=0.1)
@@ -336,12 +359,14 @@ def test_a_crawl_killed_midway_resumes_without_losing_or_duplicating_pages(tmp_p
     try:
         proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        # kill once the first batch of documents is in the store (the pipeline writes 100 at
-        # a time): pages are stored, buffered, in flight and queued at that moment
-        while _page_count(store) < 50 and proc.poll() is None:
-            time.sleep(0.05)
+        # kill once the first batch of documents is handed to the store writer (the pipeline
+        # spools 100 at a time): pages are spooled or stored, buffered, in flight and queued
+        # at that moment
+        while not _flushed(store) and proc.poll() is None:
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
+        _writer_gone(store)  # it writes what was spooled, then sees the crawl gone and stops
         before = _page_count(store)
         served_before = web.served("/site/")
         assert 0 < before < len(expected), f"the kill came at {before} pages: not midway"

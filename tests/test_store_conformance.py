@@ -587,6 +587,97 @@ def test_spool_and_replay_when_the_store_goes_away(store_space, tmp_path, monkey
         outage.proxy.close()
 
 
+def _eventually(check, what, timeout=30.0):
+    """Wait until ``check()`` holds (the writer process works on its own time)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.05)
+
+
+def test_the_store_writer_process_writes_while_the_crawl_goes_on(store_space, tmp_path,
+                                                                  monkeypatch):
+    """The crawl's default: a second process writes the spooled batches; the crawl only spools.
+    Through an outage and the writer's death, nothing crawled is lost."""
+    import os
+    import signal
+
+    outage = _Outage(store_space, monkeypatch)
+    spool_dir = tmp_path / "spool"
+    crawler = _Crawler()
+    pipeline = StorePipeline(outage.location, crawler, batch_size=2, spool_dir=str(spool_dir),
+                             reconnect_every=0, writer=True)
+    pipeline.open_spider()
+    assert pipeline.writer_pid not in (None, os.getpid())
+    reader = store_space.open(outage.location)
+    for n in range(2):
+        pipeline.process_item(_item(n))
+    _eventually(lambda: reader.count_documents() == 2, "the first batch is in the store")
+    _eventually(lambda: pipeline.stored() == pipeline.mark() == 1, "the batch counts as stored")
+    outage.start()  # the crawl goes on while the store is away: its batches wait in the spool
+    for n in range(2, 6):
+        pipeline.process_item(_item(n))
+    assert Spool(spool_dir).pending() == 4 and pipeline.stored() < pipeline.mark()
+    outage.end()
+    _eventually(lambda: reader.count_documents() == 6, "the writer wrote the spooled batches")
+    _eventually(lambda: Spool(spool_dir).pending() == 0, "the spool is empty")
+    os.kill(pipeline.writer_pid, signal.SIGKILL)  # the writer dies: the crawl writes itself
+    for n in range(6, 9):
+        pipeline.process_item(_item(n))
+    pipeline.close_spider()
+    assert Spool(spool_dir).tally() == (0, 0)
+    assert crawler.stats.values["jinjian/store/pending"] == 0
+    store = store_space.open(outage.location)
+    assert store.count_documents() == 9 and store.count_hits() == 9
+    assert store.count_hits(HitQuery(text="保本")) == 9
+    if outage.proxy:
+        outage.proxy.close()
+
+
+def test_the_store_writer_reports_what_it_wrote_and_what_waits(store_space, tmp_path,
+                                                               monkeypatch):
+    """A crawl that ends while the store is away leaves its batches (and sightings) spooled;
+    the next crawl's writer writes them first and counts them as replayed."""
+    from indexer import doc_id
+
+    outage = _Outage(store_space, monkeypatch)
+    spool_dir = tmp_path / "spool"
+    first = _Crawler()
+    pipeline = StorePipeline(outage.location, first, batch_size=2, spool_dir=str(spool_dir),
+                             reconnect_every=0, writer=True)
+    pipeline.open_spider()
+    for n in range(3):
+        pipeline.process_item(_item(n))
+    pipeline.close_spider()
+    assert first.stats.values["jinjian/store/written"] == 3
+    outage.start()
+    night = _Crawler()
+    pipeline = StorePipeline(outage.location, night, batch_size=2, spool_dir=str(spool_dir),
+                             reconnect_every=0, writer=True)
+    pipeline.open_spider()
+    pipeline.touch([doc_id("http://p2p.s0.cn/")], "2026-12-02T00:00:00Z")
+    for n in range(3, 5):
+        pipeline.process_item(_item(n))
+    pipeline.close_spider()
+    assert Spool(spool_dir).tally() == (2, 1)
+    assert night.stats.values["jinjian/store/pending"] == 2
+    assert night.stats.values["jinjian/store/touches_pending"] == 1
+    outage.end()
+    after = _Crawler()
+    pipeline = StorePipeline(outage.location, after, spool_dir=str(spool_dir), writer=True)
+    pipeline.open_spider()
+    pipeline.close_spider()
+    assert Spool(spool_dir).tally() == (0, 0)
+    assert after.stats.values["jinjian/store/replayed"] == 2
+    assert after.stats.values["jinjian/store/touched"] == 1
+    store = store_space.open(outage.location)
+    assert store.count_documents() == 5
+    assert store.document_record(doc_id("http://p2p.s0.cn/")).last_seen == "2026-12-02T00:00:00Z"
+    if outage.proxy:
+        outage.proxy.close()
+
+
 def test_sightings_of_unchanged_pages_wait_in_the_spool_too(store_space, tmp_path, monkeypatch):
     from indexer import doc_id
 
