@@ -152,12 +152,18 @@ class Document:
     warc: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; its lists and dicts are copies one level deep (``asdict``'s
+        recursive deep copy was most of the cost of spooling a crawl's batches)."""
+        return {name: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+                for name in _DOCUMENT_FIELDS for v in (getattr(self, name),)}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Document:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+_DOCUMENT_FIELDS = tuple(Document.__dataclass_fields__)
 
 
 @dataclass
