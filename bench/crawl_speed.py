@@ -334,6 +334,10 @@ def _own_cpu(pid: int) -> float | None:
 #: and of its store writer process, as last sampled before they exited
 LAST_OWN_CPU = 0.0
 LAST_WRITER_CPU = 0.0
+#: peak PSS (KiB) of the crawl process, its store writer and the browser, each on its own
+LAST_PEAKS: dict[str, int] = {}
+#: every 10 s of the last measured command: (seconds, crawl, writer, browser PSS in KiB)
+MEMORY_SERIES: list[tuple[float, int, int, int]] = []
 
 
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
@@ -345,6 +349,8 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
     import resource
 
     global LAST_OWN_CPU, LAST_WRITER_CPU
+    LAST_PEAKS.clear()
+    MEMORY_SERIES.clear()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -358,11 +364,20 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
         nonlocal peak, own
         while not done.is_set():
             tree = _descendants(proc.pid)
-            peak = max(peak, sum(_pss_kb(pid) for pid in tree))
+            pss = {pid: _pss_kb(pid) for pid in tree}
+            peak = max(peak, sum(pss.values()))
             own = _own_cpu(proc.pid) or own
             for pid in tree[1:]:
                 if pid in writers or _is_writer(pid):
                     writers[pid] = _own_cpu(pid) or writers.get(pid, 0.0)
+            writer_kb = sum(pss.get(pid, 0) for pid in writers)
+            for role, kb in (("crawl", pss.get(proc.pid, 0)), ("writer", writer_kb),
+                             ("browser", sum(pss.values()) - pss.get(proc.pid, 0) - writer_kb)):
+                LAST_PEAKS[role] = max(LAST_PEAKS.get(role, 0), kb)
+            now = time.monotonic() - started
+            if not MEMORY_SERIES or now - MEMORY_SERIES[-1][0] >= 10:
+                MEMORY_SERIES.append((now, pss.get(proc.pid, 0), writer_kb,
+                                      sum(pss.values()) - pss.get(proc.pid, 0) - writer_kb))
             done.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -488,8 +503,10 @@ def main() -> None:
     if args.profile:
         cmd += ["-m", "cProfile", "-o", str(work / "full.prof")]
     cmd += ["-m", "jinjian.cli", "crawl", "--targets", str(targets), "--store", str(store)]
-    full, full_wall, full_cpu, full_mem = run_measured(
-        cmd, {**env, "JINJIAN_FILTER_LIST": args.filter_list}, args.timeout)
+    full_env = {**env, "JINJIAN_FILTER_LIST": args.filter_list}
+    if args.profile:
+        full_env["JINJIAN_WRITER_PROFILE"] = str(work / "writer.prof")
+    full, full_wall, full_cpu, full_mem = run_measured(cmd, full_env, args.timeout)
     full_own, full_writer = LAST_OWN_CPU, LAST_WRITER_CPU
     if full.returncode != 0:
         sys.exit(f"full crawl failed:\n{full.stderr[-3000:]}")
@@ -503,19 +520,29 @@ def main() -> None:
             "wall_seconds": full_wall, "cpu_seconds": full_cpu, "crawl_process_cpu_seconds": full_own,
             "writer_cpu_seconds": full_writer,
             "peak_pss_mb": full_mem / 1024,
+            "peak_pss_mb_by_process": {k: v / 1024 for k, v in LAST_PEAKS.items()},
+            "pss_mb_every_10s": [[round(t), c // 1024, w // 1024, b // 1024]
+                                 for t, c, w, b in MEMORY_SERIES],
             "load_before": load_before, "load_after": os.getloadavg()[0]}), encoding="utf-8")
     per_page = 1000 / max(f["pages"], 1)
     own_line = (f"full crawl's CPU: the crawl process {full_own:.1f} s "
                 f"({full_own * per_page:.1f} ms a page), its store writer {full_writer:.1f} s "
                 f"({full_writer * per_page:.1f} ms a page), the browser and its driver "
                 f"{full_cpu - full_own - full_writer:.1f} s "
-                f"({(full_cpu - full_own - full_writer) * per_page:.1f} ms a page)")
+                f"({(full_cpu - full_own - full_writer) * per_page:.1f} ms a page); peak PSS "
+                f"of each on its own: {LAST_PEAKS.get('crawl', 0) / 1024:.0f}, "
+                f"{LAST_PEAKS.get('writer', 0) / 1024:.0f} and "
+                f"{LAST_PEAKS.get('browser', 0) / 1024:.0f} MB")
     if args.no_bare:
         print(f"full jinjian crawl: {f['pages']} pages in {f['elapsed']:.1f} s "
               f"({f['pages'] / max(f['elapsed'], 1e-9):.1f} pages/s), {full_cpu:.1f} CPU s "
               f"({full_cpu / max(f['pages'], 1) * 1000:.1f} ms a page), peak PSS "
               f"{full_mem / 1024:.0f} MB; rendered {f['rendered']}")
         print(own_line)
+        step = max(1, len(MEMORY_SERIES) // 8)
+        print("PSS over the crawl, MB (crawl process / store writer / browser): " + ", ".join(
+            f"{t:.0f} s {c // 1024}/{w // 1024}/{b // 1024}" for t, c, w, b in
+            MEMORY_SERIES[::step] + MEMORY_SERIES[-1:]))
         if not args.keep:
             import shutil
 
@@ -551,6 +578,10 @@ def main() -> None:
         print("\nfull crawl, cProfile (main thread), top 30 by own time:")
         pstats.Stats(str(work / "full.prof")).sort_stats("tottime").print_stats(30)
         print(f"profile: {work / 'full.prof'}")
+        if (work / "writer.prof").exists():
+            print("\nthe store writer, cProfile, top 20 by own time:")
+            pstats.Stats(str(work / "writer.prof")).sort_stats("tottime").print_stats(20)
+            print(f"profile: {work / 'writer.prof'}")
     if args.keep or args.profile:
         print(f"work folder kept: {work}")
     else:

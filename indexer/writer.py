@@ -136,7 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     if not location:
         print("indexer.writer: $JINJIAN_STORE names no store", file=sys.stderr)
         return 2
-    summary = run(location, args.spool, reconnect_every=args.reconnect)
+    profile = os.environ.get("JINJIAN_WRITER_PROFILE")  # bench/crawl_speed.py --profile
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        summary = profiler.runcall(run, location, args.spool, reconnect_every=args.reconnect)
+        profiler.dump_stats(profile)
+    else:
+        summary = run(location, args.spool, reconnect_every=args.reconnect)
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     sys.stdout.flush()
     return 0
