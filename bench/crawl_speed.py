@@ -152,7 +152,9 @@ def generate_site(pages: int, ad_base: str, seed: int = 7) -> tuple[dict[str, by
     for a in range(n_articles):
         c = a % n_channels
         title = f"{CHANNELS[c]}：{rng.choice(NEWS)[:20]}（{a}）"
-        paras = [rng.choice(NEWS) + rng.choice(NEWS) + rng.choice(NEWS) for _ in range(18)]
+        # an article's paragraphs are its own (a site repeats its lists, not its articles)
+        paras = [rng.choice(NEWS) + rng.choice(NEWS) + rng.choice(NEWS) + f"（{a}-{i}）"
+                 for i in range(18)]
         siblings = by_channel[c]
         related = "".join(f'<li><a href="/a/{r}.html">{rng.choice(NEWS)[:16]}</a></li>'
                           for r in rng.sample(siblings, min(8, len(siblings))))

@@ -12,6 +12,7 @@ it). A query word matches either as itself or as all the words inside it, so "ä¿
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -66,14 +67,31 @@ def _words(pieces: Any) -> list[str]:
     return out
 
 
+#: lines up to this long have their words remembered, the CACHED_LINES used last: a site's
+#: navigation, lists and footer repeat on every page, as its ad units do
+CACHED_LINE_CHARS = 200
+CACHED_LINES = 8192
+
+
+@functools.lru_cache(maxsize=CACHED_LINES)
+def _line_words(line: str) -> tuple[str, ...]:
+    return tuple(_words(_jieba().cut_for_search(line)))
+
+
 def tokens(text: str) -> list[str]:
-    """The distinct index words of ``text``, in order of first appearance."""
+    """The distinct index words of ``text``, in order of first appearance.
+
+    Cut line by line: jieba never joins characters across a line break (it is not a word
+    character), so the words are those of the whole text cut at once."""
     if not text:
         return []
     normal = unicodedata.normalize("NFKC", text)
     seen: dict[str, None] = {}
-    for w in _words(_jieba().cut_for_search(normal)):
-        seen.setdefault(w, None)
+    for line in normal.split("\n"):
+        words = (_line_words(line) if len(line) <= CACHED_LINE_CHARS
+                 else _words(_jieba().cut_for_search(line)))
+        for w in words:
+            seen.setdefault(w, None)
     return list(seen)
 
 
