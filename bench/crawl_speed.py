@@ -320,13 +320,56 @@ def _own_cpu(pid: int) -> float | None:
 #: CPU seconds of the last measured command's own process (the crawl, without the browser),
 #: as last sampled before it exited
 LAST_OWN_CPU = 0.0
+#: CPU seconds of the last measured command's other processes, by kind (Playwright's node
+#: driver; Chromium's browser, renderer, GPU, utility and zygote processes), as last sampled:
+#: a process's CPU after its last sample (up to 0.25 s) is missing
+LAST_CPU_BY_KIND: dict[str, float] = {}
+
+
+def _process_kind(pid: int) -> str:
+    """What a descendant of the crawl is: ``driver`` (Playwright's node), ``browser`` (Chromium's
+    main process), ``renderer``, ``gpu``, ``utility`` (network service, storage, audio …),
+    ``zygote``, or ``other``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "other"
+    # Chromium's child processes rewrite their command line into one string
+    words = [w for a in argv if a for w in a.decode("utf-8", "replace").split(" ") if w]
+    if any("node" in Path(w).name for w in words[:1]) or "run-driver" in words:
+        return "driver"
+    if words and "chrom" in Path(words[0]).name:
+        kind = next((w.split("=", 1)[1] for w in words if w.startswith("--type=")), "browser")
+        return {"gpu-process": "gpu"}.get(kind, kind)
+    return "other"
+
+
+def _descendants(root_pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], list(children.get(root_pid, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
         subprocess.CompletedProcess[str], float, float, int]:
-    """Run ``cmd``; its wall seconds, CPU seconds (user + system, its process tree) and the
-    peak memory of its process tree (PSS, KiB). ``LAST_OWN_CPU`` holds the CPU seconds of the
-    command's own process (sampled every 0.25 s, so up to that much short)."""
+    """Run ``cmd``; its wall seconds, CPU seconds (user + system, its process tree: what the
+    kernel counted for its reaped children, or the sum of the samples of each process when
+    that is more) and the peak memory of its process tree (PSS, KiB). ``LAST_OWN_CPU`` holds
+    the CPU seconds of the command's own process, ``LAST_CPU_BY_KIND`` those of the others
+    (sampled every 0.25 s, so up to that much short each)."""
     import resource
 
     global LAST_OWN_CPU
@@ -337,12 +380,18 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
     peak = 0
     own = 0.0
     done = threading.Event()
+    last: dict[int, tuple[str, float]] = {}  # every descendant seen: its kind and CPU seconds
 
     def sample() -> None:
         nonlocal peak, own
         while not done.is_set():
             peak = max(peak, _tree_pss_kb(proc.pid))
             own = _own_cpu(proc.pid) or own
+            for pid in _descendants(proc.pid):
+                cpu = _own_cpu(pid)
+                if cpu is not None:
+                    kind = last[pid][0] if pid in last else _process_kind(pid)
+                    last[pid] = (kind, cpu)
             done.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -357,8 +406,17 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
     done.set()
     sampler.join()
     LAST_OWN_CPU = own
+    LAST_CPU_BY_KIND.clear()
+    for kind, cpu in last.values():
+        LAST_CPU_BY_KIND[kind] = LAST_CPU_BY_KIND.get(kind, 0.0) + cpu
+        LAST_CPU_BY_KIND[f"{kind} processes"] = LAST_CPU_BY_KIND.get(f"{kind} processes", 0) + 1
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # the kernel counts a descendant's CPU for us only when every process between us and it
+    # waited for it: Chromium's zygote and its renderers are not always reaped that way, and
+    # their CPU went missing (half the browser's, with a render per page); the samples of each
+    # descendant are the lower bound then
+    cpu = max(cpu, own + sum(c for _, c in last.values()))
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), wall, cpu, peak
 
 
@@ -367,11 +425,12 @@ def full_results(store: Path, site: str) -> dict[str, float]:
     sys.path.insert(0, str(REPO))
     from indexer import SQLiteStore
 
-    pages = rendered = ads = landings = 0
+    pages = rendered = ads = script_ads = landings = 0
     with SQLiteStore(store, create=False) as s:
         for d in s.export_documents():
             if d.doc.doc_type == "ad":
                 ads += 1
+                script_ads += int(d.doc.ad_kind == "script")
             elif d.doc.site == site:
                 pages += 1
                 rendered += int(bool(d.doc.extra.get("rendered")))
@@ -381,7 +440,8 @@ def full_results(store: Path, site: str) -> dict[str, float]:
     logs = sorted((store / "logs").glob("crawl-*.log"))
     elapsed = [float(m) for m in re.findall(r"'elapsed_time_seconds': ([\d.]+)",
                                             logs[-1].read_text(encoding="utf-8"))]
-    return {"pages": pages, "rendered": rendered, "ads": ads, "landings": landings,
+    return {"pages": pages, "rendered": rendered, "ads": ads, "script_ads": script_ads,
+            "landings": landings,
             "hits": hits, "elapsed": max(elapsed) if elapsed else 0.0}
 
 
@@ -485,11 +545,22 @@ def main() -> None:
     own_line = (f"full crawl's CPU: the crawl process {full_own:.1f} s "
                 f"({full_own / max(f['pages'], 1) * 1000:.1f} ms a page), the browser and its "
                 f"driver {full_cpu - full_own:.1f} s")
+    kinds = [k for k in ("driver", "browser", "renderer", "gpu", "utility", "zygote", "other")
+             if k in LAST_CPU_BY_KIND]
+    sampled = sum(LAST_CPU_BY_KIND[k] for k in kinds)
+    own_line += (" (" + ", ".join(
+        f"{k} {LAST_CPU_BY_KIND[k]:.1f}" + (f" in {LAST_CPU_BY_KIND[k + ' processes']:.0f}"
+                                            if LAST_CPU_BY_KIND[k + " processes"] > 1 else "")
+        for k in kinds) + f", not sampled {max(0.0, full_cpu - full_own - sampled):.1f})")
+    if f["rendered"]:
+        own_line += (f"; {(full_cpu - full_own) / f['rendered'] * 1000:.0f} CPU ms a rendered "
+                     "page")
     if args.no_bare:
         print(f"full jinjian crawl: {f['pages']} pages in {f['elapsed']:.1f} s "
               f"({f['pages'] / max(f['elapsed'], 1e-9):.1f} pages/s), {full_cpu:.1f} CPU s "
               f"({full_cpu / max(f['pages'], 1) * 1000:.1f} ms a page), peak PSS "
-              f"{full_mem / 1024:.0f} MB; rendered {f['rendered']}")
+              f"{full_mem / 1024:.0f} MB; rendered {f['rendered']}; {f['ads']} ad units "
+              f"({f['script_ads']} seen only after rendering), {f['hits']} hits")
         print(own_line)
         if not args.keep:
             import shutil
