@@ -37,10 +37,12 @@ TELNETCONSOLE_ENABLED = False
 
 # JavaScript rendering only where a request asks for it (meta "playwright": True)
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+DOWNLOAD_HANDLERS = {  # scrapy-playwright's handler, reusing its pages (crawlers/render.py)
+    "http": "crawlers.render.PagePoolHandler",
+    "https": "crawlers.render.PagePoolHandler",
 }
+# renders a browser page serves before it is closed (1: a new page for every render)
+JINJIAN_RENDERS_PER_PAGE = int(os.environ.get("JINJIAN_RENDERS_PER_PAGE", "20"))
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
     "executable_path": os.environ.get("JINJIAN_CHROMIUM", "/usr/bin/chromium"),
