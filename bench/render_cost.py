@@ -11,7 +11,7 @@ turn, --rounds times, alternating, on the same pages; for each the CPU seconds o
 from /proc every 0.1 s), and the wall time, per render; and whether the pages' script-built
 ad units and text were there (the units of the static HTML and those a script inserts).
 
-Run: .venv/bin/python bench/render_cost.py [--pages 60] [--rounds 2] [--variants base,...]
+Run: .venv/bin/python bench/render_cost.py [--pages 40] [--rounds 2] [--variants base,...]
 [--images]
 """
 
@@ -47,7 +47,9 @@ CHEAP_FLAGS = ["--blink-settings=imagesEnabled=false", "--disable-extensions", "
 NO_ISOLATION = ["--disable-site-isolation-trials",
                 "--disable-features=IsolateOrigins,site-per-process"]
 
-#: variant → (extra launch args, abort image/media/font in the handler, wait)
+#: variant → (extra launch args, abort image/media/font in the handler, wait); ``no-handler``
+#: renders without the request handler (its cost), ``reuse-pages`` keeps 4 pages and navigates
+#: them from render to render (what crawlers/render.py does)
 VARIANTS: dict[str, tuple[list[str], bool, str]] = {
     "base": ([], False, "networkidle+500"),
     "no-handler": ([], False, "networkidle+500"),
@@ -181,7 +183,7 @@ def _jpeg(seed: int) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=60)
+    parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--images", action="store_true",
