@@ -390,7 +390,11 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
             for pid in _descendants(proc.pid):
                 cpu = _own_cpu(pid)
                 if cpu is not None:
-                    kind = last[pid][0] if pid in last else _process_kind(pid)
+                    # judged at each sample: a process just forked still shows its parent's
+                    # command line (a renderer the zygote's), a wrapper script its shell's
+                    kind = _process_kind(pid)
+                    if kind == "other" and pid in last:
+                        kind = last[pid][0]
                     last[pid] = (kind, cpu)
             done.wait(0.25)
 
