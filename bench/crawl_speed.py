@@ -298,19 +298,6 @@ def _descendants(root_pid: int) -> list[int]:
     return found
 
 
-def _tree_pss_kb(root_pid: int) -> int:
-    """Memory of a process and all its descendants (PSS, from /proc), in KiB."""
-    return sum(_pss_kb(pid) for pid in _descendants(root_pid))
-
-
-def _is_writer(pid: int) -> bool:
-    """Whether ``pid`` is the crawl's store writer (``python -m indexer.writer``)."""
-    try:
-        return b"indexer.writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 def _pss_kb(pid: int) -> int:
     """Proportional set size: shared pages split between the processes sharing them."""
     try:
@@ -332,25 +319,51 @@ def _own_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-#: CPU seconds of the last measured command's own process (the crawl, without the browser),
-#: and of its store writer process, as last sampled before they exited
+#: CPU seconds of the last measured command's own process (the crawl, without the browser and
+#: the store writer), as last sampled before it exited
 LAST_OWN_CPU = 0.0
-LAST_WRITER_CPU = 0.0
 #: peak PSS (KiB) of the crawl process, its store writer and the browser, each on its own
 LAST_PEAKS: dict[str, int] = {}
 #: every 10 s of the last measured command: (seconds, crawl, writer, browser PSS in KiB)
 MEMORY_SERIES: list[tuple[float, int, int, int]] = []
+#: CPU seconds of the last measured command's other processes, by kind (the store writer;
+#: Playwright's node driver; Chromium's browser, renderer, GPU, utility and zygote processes), as last sampled:
+#: a process's CPU after its last sample (up to 0.25 s) is missing
+LAST_CPU_BY_KIND: dict[str, float] = {}
+
+
+def _process_kind(pid: int) -> str:
+    """What a descendant of the crawl is: ``writer`` (the store writer), ``driver``
+    (Playwright's node), ``browser`` (Chromium's
+    main process), ``renderer``, ``gpu``, ``utility`` (network service, storage, audio …),
+    ``zygote``, or ``other``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "other"
+    if b"indexer.writer" in argv:
+        return "writer"
+    # Chromium's child processes rewrite their command line into one string
+    words = [w for a in argv if a for w in a.decode("utf-8", "replace").split(" ") if w]
+    if any("node" in Path(w).name for w in words[:1]) or "run-driver" in words:
+        return "driver"
+    if words and "chrom" in Path(words[0]).name:
+        kind = next((w.split("=", 1)[1] for w in words if w.startswith("--type=")), "browser")
+        return {"gpu-process": "gpu"}.get(kind, kind)
+    return "other"
 
 
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
         subprocess.CompletedProcess[str], float, float, int]:
-    """Run ``cmd``; its wall seconds, CPU seconds (user + system, its process tree) and the
-    peak memory of its process tree (PSS, KiB). ``LAST_OWN_CPU`` holds the CPU seconds of the
-    command's own process (sampled every 0.25 s, so up to that much short), ``LAST_WRITER_CPU``
-    those of its store writer."""
+    """Run ``cmd``; its wall seconds, CPU seconds (user + system, its process tree: what the
+    kernel counted for its reaped children, or the sum of the samples of each process when
+    that is more) and the peak memory of its process tree (PSS, KiB). ``LAST_OWN_CPU`` holds
+    the CPU seconds of the command's own process, ``LAST_CPU_BY_KIND`` those of the others
+    (the store writer's under ``writer``; sampled every 0.25 s, so up to that much short
+    each)."""
     import resource
 
-    global LAST_OWN_CPU, LAST_WRITER_CPU
+    global LAST_OWN_CPU
     LAST_PEAKS.clear()
     MEMORY_SERIES.clear()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -359,8 +372,8 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
                             stderr=subprocess.PIPE, text=True)
     peak = 0
     own = 0.0
-    writers: dict[int, float] = {}
     done = threading.Event()
+    last: dict[int, tuple[str, float]] = {}  # every descendant seen: its kind and CPU seconds
 
     def sample() -> None:
         nonlocal peak, own
@@ -370,16 +383,22 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
             peak = max(peak, sum(pss.values()))
             own = _own_cpu(proc.pid) or own
             for pid in tree[1:]:
-                if pid in writers or _is_writer(pid):
-                    writers[pid] = _own_cpu(pid) or writers.get(pid, 0.0)
-            writer_kb = sum(pss.get(pid, 0) for pid in writers)
-            for role, kb in (("crawl", pss.get(proc.pid, 0)), ("writer", writer_kb),
-                             ("browser", sum(pss.values()) - pss.get(proc.pid, 0) - writer_kb)):
+                cpu = _own_cpu(pid)
+                if cpu is not None:
+                    # judged at each sample: a process just forked still shows its parent's
+                    # command line (a renderer the zygote's), a wrapper script its shell's
+                    kind = _process_kind(pid)
+                    if kind == "other" and pid in last:
+                        kind = last[pid][0]
+                    last[pid] = (kind, cpu)
+            writer_kb = sum(kb for pid, kb in pss.items() if last.get(pid, ("",))[0] == "writer")
+            crawl_kb = pss.get(proc.pid, 0)
+            browser_kb = sum(pss.values()) - crawl_kb - writer_kb
+            for role, kb in (("crawl", crawl_kb), ("writer", writer_kb), ("browser", browser_kb)):
                 LAST_PEAKS[role] = max(LAST_PEAKS.get(role, 0), kb)
             now = time.monotonic() - started
             if not MEMORY_SERIES or now - MEMORY_SERIES[-1][0] >= 10:
-                MEMORY_SERIES.append((now, pss.get(proc.pid, 0), writer_kb,
-                                      sum(pss.values()) - pss.get(proc.pid, 0) - writer_kb))
+                MEMORY_SERIES.append((now, crawl_kb, writer_kb, browser_kb))
             done.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -394,9 +413,17 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
     done.set()
     sampler.join()
     LAST_OWN_CPU = own
-    LAST_WRITER_CPU = sum(writers.values())
+    LAST_CPU_BY_KIND.clear()
+    for kind, cpu in last.values():
+        LAST_CPU_BY_KIND[kind] = LAST_CPU_BY_KIND.get(kind, 0.0) + cpu
+        LAST_CPU_BY_KIND[f"{kind} processes"] = LAST_CPU_BY_KIND.get(f"{kind} processes", 0) + 1
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # the kernel counts a descendant's CPU for us only when every process between us and it
+    # waited for it: Chromium's zygote and its renderers are not always reaped that way, and
+    # their CPU went missing (half the browser's, with a render per page); the samples of each
+    # descendant are the lower bound then
+    cpu = max(cpu, own + sum(c for _, c in last.values()))
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), wall, cpu, peak
 
 
@@ -405,11 +432,12 @@ def full_results(store: Path, site: str) -> dict[str, float]:
     sys.path.insert(0, str(REPO))
     from indexer import SQLiteStore
 
-    pages = rendered = ads = landings = 0
+    pages = rendered = ads = script_ads = landings = 0
     with SQLiteStore(store, create=False) as s:
         for d in s.export_documents():
             if d.doc.doc_type == "ad":
                 ads += 1
+                script_ads += int(d.doc.ad_kind == "script")
             elif d.doc.site == site:
                 pages += 1
                 rendered += int(bool(d.doc.extra.get("rendered")))
@@ -419,7 +447,8 @@ def full_results(store: Path, site: str) -> dict[str, float]:
     logs = sorted((store / "logs").glob("crawl-*.log"))
     elapsed = [float(m) for m in re.findall(r"'elapsed_time_seconds': ([\d.]+)",
                                             logs[-1].read_text(encoding="utf-8"))]
-    return {"pages": pages, "rendered": rendered, "ads": ads, "landings": landings,
+    return {"pages": pages, "rendered": rendered, "ads": ads, "script_ads": script_ads,
+            "landings": landings,
             "hits": hits, "elapsed": max(elapsed) if elapsed else 0.0}
 
 
@@ -509,7 +538,8 @@ def main() -> None:
     if args.profile:
         full_env["JINJIAN_WRITER_PROFILE"] = str(work / "writer.prof")
     full, full_wall, full_cpu, full_mem = run_measured(cmd, full_env, args.timeout)
-    full_own, full_writer = LAST_OWN_CPU, LAST_WRITER_CPU
+    full_own, full_writer = LAST_OWN_CPU, LAST_CPU_BY_KIND.get("writer", 0.0)
+    browser_cpu = full_cpu - full_own - full_writer
     if full.returncode != 0:
         sys.exit(f"full crawl failed:\n{full.stderr[-3000:]}")
     site = f"127.0.0.1:{web.server_address[1]}"
@@ -530,16 +560,26 @@ def main() -> None:
     own_line = (f"full crawl's CPU: the crawl process {full_own:.1f} s "
                 f"({full_own * per_page:.1f} ms a page), its store writer {full_writer:.1f} s "
                 f"({full_writer * per_page:.1f} ms a page), the browser and its driver "
-                f"{full_cpu - full_own - full_writer:.1f} s "
-                f"({(full_cpu - full_own - full_writer) * per_page:.1f} ms a page); peak PSS "
-                f"of each on its own: {LAST_PEAKS.get('crawl', 0) / 1024:.0f}, "
-                f"{LAST_PEAKS.get('writer', 0) / 1024:.0f} and "
-                f"{LAST_PEAKS.get('browser', 0) / 1024:.0f} MB")
+                f"{browser_cpu:.1f} s")
+    kinds = [k for k in ("driver", "browser", "renderer", "gpu", "utility", "zygote", "other")
+             if k in LAST_CPU_BY_KIND]
+    sampled = sum(LAST_CPU_BY_KIND[k] for k in kinds)
+    own_line += (" (" + ", ".join(
+        f"{k} {LAST_CPU_BY_KIND[k]:.1f}" + (f" in {LAST_CPU_BY_KIND[k + ' processes']:.0f}"
+                                            if LAST_CPU_BY_KIND[k + " processes"] > 1 else "")
+        for k in kinds) + f", not sampled {max(0.0, browser_cpu - sampled):.1f})")
+    if f["rendered"]:
+        own_line += f"; {browser_cpu / f['rendered'] * 1000:.0f} CPU ms a rendered page"
+    own_line += (f"\npeak PSS of each on its own: the crawl process "
+                 f"{LAST_PEAKS.get('crawl', 0) / 1024:.0f} MB, the store writer "
+                 f"{LAST_PEAKS.get('writer', 0) / 1024:.0f} MB, the browser and its driver "
+                 f"{LAST_PEAKS.get('browser', 0) / 1024:.0f} MB")
     if args.no_bare:
         print(f"full jinjian crawl: {f['pages']} pages in {f['elapsed']:.1f} s "
               f"({f['pages'] / max(f['elapsed'], 1e-9):.1f} pages/s), {full_cpu:.1f} CPU s "
               f"({full_cpu / max(f['pages'], 1) * 1000:.1f} ms a page), peak PSS "
-              f"{full_mem / 1024:.0f} MB; rendered {f['rendered']}")
+              f"{full_mem / 1024:.0f} MB; rendered {f['rendered']}; {f['ads']} ad units "
+              f"({f['script_ads']} seen only after rendering), {f['hits']} hits")
         print(own_line)
         step = max(1, len(MEMORY_SERIES) // 8)
         print("PSS over the crawl, MB (crawl process / store writer / browser): " + ", ".join(

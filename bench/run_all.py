@@ -31,6 +31,8 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("demo_accuracy.py", [], []),
     ("store_bench.py", [], ["--docs", "5000", "--runs", "10"]),
     ("crawl_speed.py", ["--pages", "2000"], ["--pages", "200"]),
+    ("render_cost.py", ["--images"], ["--pages", "12", "--rounds", "1", "--variants",
+                                      "base,reuse-pages"]),
     # peak memory of a 10 k-page crawl and the 100 k-page nightly projection
     ("nightly_projection.py", [], ["--pages", "100", "400"]),
     ("screenshot_memory.py", ["--pages", "600", "--every", "100"], ["--pages", "30", "--every", "10"]),

@@ -610,7 +610,7 @@ def _user_agent() -> str:
 def _launch_options(proxy: GuardProxy | None = None) -> dict[str, Any]:
     from crawlers import settings
 
-    options = with_proxy(dict(settings.PLAYWRIGHT_LAUNCH_OPTIONS), proxy)
+    options = with_proxy(dict(settings.BROWSER_LAUNCH_OPTIONS), proxy)  # images on
     # every frame in the page's own process, where its request interceptor sees it
     options["args"] = [*options.get("args", []), "--disable-site-isolation-trials",
                        "--disable-features=IsolateOrigins,site-per-process"]

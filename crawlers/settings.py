@@ -37,12 +37,15 @@ TELNETCONSOLE_ENABLED = False
 
 # JavaScript rendering only where a request asks for it (meta "playwright": True)
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+DOWNLOAD_HANDLERS = {  # scrapy-playwright's handler, reusing its pages (crawlers/render.py)
+    "http": "crawlers.render.PagePoolHandler",
+    "https": "crawlers.render.PagePoolHandler",
 }
+# renders a browser page serves before it is closed (1: a new page for every render)
+JINJIAN_RENDERS_PER_PAGE = int(os.environ.get("JINJIAN_RENDERS_PER_PAGE", "20"))
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
-PLAYWRIGHT_LAUNCH_OPTIONS = {
+# every browser of jinjian's: the crawl's renders, the screenshot phase, PDF exports
+BROWSER_LAUNCH_OPTIONS = {
     "executable_path": os.environ.get("JINJIAN_CHROMIUM", "/usr/bin/chromium"),
     "headless": True,
     "args": [
@@ -59,6 +62,12 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         "--webrtc-ip-handling-policy=disable_non_proxied_udp",
     ],
 }
+# the crawl's renders load no images: what a render is for (the text and the ad units scripts
+# insert, with their image URLs) is in the document, and images cost the browser fetches and
+# decoding (bench/render_cost.py --images); the screenshot phase (crawlers/screenshots.py)
+# loads them, from BROWSER_LAUNCH_OPTIONS
+PLAYWRIGHT_LAUNCH_OPTIONS = {**BROWSER_LAUNCH_OPTIONS, "args": [
+    *BROWSER_LAUNCH_OPTIONS["args"], "--blink-settings=imagesEnabled=false"]}
 PLAYWRIGHT_MAX_CONTEXTS = 2
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 # the browser loads nothing from private addresses (`jinjian crawl` unsets this when the

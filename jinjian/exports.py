@@ -614,7 +614,7 @@ def _pdf_of(html: str) -> bytes:
 
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(**settings.PLAYWRIGHT_LAUNCH_OPTIONS)
+            browser = pw.chromium.launch(**settings.BROWSER_LAUNCH_OPTIONS)
             try:
                 context = browser.new_context(java_script_enabled=False, offline=True)
                 page = context.new_page()
@@ -627,7 +627,7 @@ def _pdf_of(html: str) -> bytes:
                 browser.close()
     except PlaywrightError as exc:
         raise ExportError(f"the PDF could not be printed by Chromium "
-                          f"({settings.PLAYWRIGHT_LAUNCH_OPTIONS['executable_path']}): "
+                          f"({settings.BROWSER_LAUNCH_OPTIONS['executable_path']}): "
                           f"{str(exc).splitlines()[0]}") from None
 
 

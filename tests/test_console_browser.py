@@ -30,7 +30,7 @@ from tests.test_console import (
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
-    from crawlers.settings import PLAYWRIGHT_LAUNCH_OPTIONS
+    from crawlers.settings import BROWSER_LAUNCH_OPTIONS
 
     root = tmp_path_factory.mktemp("console-browser")
     data = build_store(root)
@@ -38,7 +38,7 @@ def web(tmp_path_factory):
     make_users(users_db)
     server = Console(data["location"], users_db)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(**PLAYWRIGHT_LAUNCH_OPTIONS)
+        browser = pw.chromium.launch(**BROWSER_LAUNCH_OPTIONS)
         try:
             yield server, data, browser
         finally:

@@ -148,7 +148,7 @@ runpy.run_module("jinjian.cli", run_name="__main__", alter_sys=True)
 
 
 def test_the_browser_connects_only_to_the_address_checked(tmp_path):
-    """A rendered page's image on a name that answers public to the interceptor's lookup and
+    """A rendered page's script on a name that answers public to the interceptor's lookup and
     private ever after, and that Chromium's own lookup would answer private: the browser goes
     out only through the guard proxy, which looks the name up when it connects, refuses the
     private answer and never lets Chromium resolve anything itself."""
@@ -157,7 +157,8 @@ def test_the_browser_connects_only_to_the_address_checked(tmp_path):
                        host="127.0.0.2")
     inner_port = inner.server_address[1]
     page = ("<html><head><title>首页</title></head><body><div id='app'></div>"
-            f"<img src='http://inner.test:{inner_port}/secret.png'>"
+            # a script, not an image: the crawl's renders load no images
+            f"<script src='http://inner.test:{inner_port}/secret.js'></script>"
             "<script>document.getElementById('app').textContent='脚本写入的正文';</script>"
             "</body></html>")
     site = serve_html(lambda path: (404, "") if path == "/robots.txt" else (200, page))
