@@ -1003,14 +1003,19 @@ class RuleEngine:
                     scores[rule.category] = max(scores.get(rule.category, 0.0), rule.score)
 
         evidence.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
+        joined = "".join(norms)
+        # nothing is left out of what the unit asserts without a warned sentence or a quotation
+        n_warned = warned.count(True)
         return Verdict(
             categories=sorted(scores),
             scores=scores,
             evidence=[e for c, _, _, _, e in evidence if c],
             screening=[e for c, _, _, _, e in evidence if not c],
             warning_cues=n_cues,
-            norm="".join(norms),
-            asserted=self._asserted(norms, warned, quotes, quoted_ok),
+            norm=joined,
+            asserted=(self._asserted(norms, warned, quotes, quoted_ok)
+                      if n_warned or _ANY_QUOTE.search(joined) is not None else None),
+            sentences=sentences,
         )
 
     def _asserted(self, norms: list[str], warned: list[bool],

@@ -709,6 +709,29 @@ def split_sentences(text: str) -> list[Sentence]:
     return out
 
 
+def normalized_text(text: str) -> str:
+    """The sentences' ``norm`` of :func:`split_sentences` joined, without building them: the
+    text normalised, its line breaks dropped and each sentence trimmed of spaces."""
+    if not text:
+        return ""
+    norm, _ = _normalize(text, 0, keep_newlines=True)
+    parts: list[str] = []
+    n = len(norm)
+    start = 0
+    for m in _SPLIT.finditer(norm):  # the same cuts as split_sentences
+        if m.group() == "\n":
+            parts.append(norm[start : m.start()].strip(" "))
+            start = m.end()
+            continue
+        end = m.end()
+        if m.group("cl") and end < n and norm[end] in _DASHES:
+            continue
+        parts.append(norm[start:end].strip(" "))
+        start = end
+    parts.append(norm[start:n].strip(" "))
+    return "".join(parts)
+
+
 _SPLIT = re.compile(
     "\n|[" + re.escape(_END_MARKS) + "]+(?P<cl>[" + re.escape("".join(sorted(_CLOSERS))) + "]*)"
 )
