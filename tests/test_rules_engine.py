@@ -19,7 +19,13 @@ from nlp.classify import get_engine
 from rules import normalize as norm_mod
 from rules.check import check_rules
 from rules.engine import DATA_DIR, RuleEngine, RuleError, literal_anchors
-from rules.normalize import normalize, parse_cn_number, split_sentences, to_simplified
+from rules.normalize import (
+    normalize,
+    normalized_text,
+    parse_cn_number,
+    split_sentences,
+    to_simplified,
+)
 from rules.numbers import (
     INVESTOR_LIMIT,
     annual_rates,
@@ -255,6 +261,13 @@ def test_every_normalised_character_maps_back_into_its_sentence(text: str):
     norm, idx = normalize(text, offset=100)
     assert len(norm) == len(idx)
     assert all(100 <= i < 100 + len(text) for i in idx)
+
+
+@pytest.mark.parametrize("text", [*TRICKY, "“保本保息！”——王女士。 下一句 \n  末句 ", "“稳赚。”\n——李先生"])
+def test_the_classifier_reads_the_sentences_norm_joined(text: str):
+    # the model's normalised text (normalized_text, built without Sentence objects) is what the
+    # rule engine's sentences hold, so a unit scored from Verdict.norm scores the same
+    assert normalized_text(text) == "".join(s.norm for s in split_sentences(text))
 
 
 class _LengthChangingConverter:
