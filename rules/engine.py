@@ -72,7 +72,13 @@ import ahocorasick
 import yaml
 
 from rules.categories import CATEGORIES
-from rules.normalize import Sentence, literal_anchors, minimise_anchors, split_sentences
+from rules.normalize import (
+    Sentence,
+    literal_anchors,
+    minimise_anchors,
+    split_sentences,
+    with_first_chars,
+)
 from rules.numbers import RATE_RE, Rate, find_rates, format_percent
 from rules.verdict import Evidence, Verdict
 
@@ -821,9 +827,13 @@ class RuleEngine:
         warning_items = tuple(re.compile(p, re.IGNORECASE) for p in L["warning_context"])
         boiler_items = tuple(re.compile(p, re.IGNORECASE) for p in L["boilerplate"])
         context = _Context(
-            warning=re.compile("|".join(f"(?:{p})" for p in L["warning_context"]), re.IGNORECASE),
-            cta=re.compile("|".join(f"(?:{p})" for p in L["call_to_action"]), re.IGNORECASE),
-            boilerplate=re.compile("|".join(f"(?:{p})" for p in L["boilerplate"]), re.IGNORECASE),
+            # searched in every sentence: behind a lookahead for their first characters
+            warning=with_first_chars("|".join(f"(?:{p})" for p in L["warning_context"]),
+                                     re.IGNORECASE),
+            cta=with_first_chars("|".join(f"(?:{p})" for p in L["call_to_action"]),
+                                 re.IGNORECASE),
+            boilerplate=with_first_chars("|".join(f"(?:{p})" for p in L["boilerplate"]),
+                                         re.IGNORECASE),
             negation=re.compile(f"(?:{neg})(?:{gap}){{0,2}}$", re.IGNORECASE),
             negation_window=lex.settings["negation_window"],
             anti_fraud_min_cues=lex.settings["anti_fraud_min_cues"],
@@ -831,7 +841,8 @@ class RuleEngine:
             warning_items=warning_items,
             boilerplate_items=boiler_items,
             quote_before=_optional(L.get("quote_mention_before")),
-            quote_after=_optional(L.get("quote_mention_after")),
+            quote_after=(with_first_chars(_alternation(L["quote_mention_after"]), re.IGNORECASE)
+                         if L.get("quote_mention_after") else None),
         )
         regions = data_dir / "regions"
         engine = cls(

@@ -355,6 +355,73 @@ def _node_info(op: Any, av: Any) -> tuple[set[str] | None, set[str] | None]:
 
 
 # ------------------------------------------------------------------------- rewrites
+_CATEGORY_ESCAPES = {
+    _sre_c.CATEGORY_DIGIT: r"\d", _sre_c.CATEGORY_NOT_DIGIT: r"\D",
+    _sre_c.CATEGORY_SPACE: r"\s", _sre_c.CATEGORY_NOT_SPACE: r"\S",
+    _sre_c.CATEGORY_WORD: r"\w", _sre_c.CATEGORY_NOT_WORD: r"\W",
+}
+
+
+def _first_items(items: Any) -> tuple[set[str] | None, bool]:
+    """(the character-class items any match of this parsed sequence can start with, None when
+    that is not known; whether the sequence can match empty)."""
+    c = _sre_c
+    out: set[str] = set()
+    for op, av in items:
+        if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+            continue  # zero width: the next item starts the match
+        if op is c.LITERAL:
+            out.add(re.escape(chr(av)))
+            return out, False
+        if op is c.IN:
+            for iop, iav in av:
+                if iop is c.LITERAL:
+                    out.add(re.escape(chr(iav)))
+                elif iop is c.RANGE:
+                    out.add(f"{re.escape(chr(iav[0]))}-{re.escape(chr(iav[1]))}")
+                elif iop is c.CATEGORY and iav in _CATEGORY_ESCAPES:
+                    out.add(_CATEGORY_ESCAPES[iav])  # \s, \d, \w … mean the same in a class
+                else:  # NEGATE: any character may start it
+                    return None, False
+            return out, False
+        if op is c.SUBPATTERN:
+            if av[1] or av[2]:  # inline flags: leave it alone
+                return None, False
+            first, empty = _first_items(av[3])
+        elif op is c.ATOMIC_GROUP:
+            first, empty = _first_items(av)
+        elif op is c.BRANCH:
+            first, empty = set(), False
+            for branch in av[1]:
+                f, e = _first_items(branch)
+                if f is None:
+                    return None, False
+                first |= f
+                empty = empty or e
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            first, empty = _first_items(av[2])
+            empty = empty or av[0] == 0
+        else:  # ANY, back references, conditionals …
+            return None, False
+        if first is None:
+            return None, False
+        out |= first
+        if not empty:
+            return out, False
+    return out, True
+
+
+def with_first_chars(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``pattern`` compiled behind a lookahead for the characters its matches can start with,
+    when those are known: the same matches, but ``search`` / ``findall`` turn every other
+    position away at once (Python's engine does that itself only when no alternative starts
+    with a lookbehind or a group)."""
+    first, empty = _first_items(_sre_p.parse(pattern, flags))
+    if first is None or empty or not first:
+        return re.compile(pattern, flags)
+    return re.compile(f"(?=[{''.join(sorted(first))}])(?:{pattern})", flags)
+
+
 @dataclass(frozen=True)
 class _Rewrites:
     homophones: re.Pattern[str] | None
