@@ -32,7 +32,7 @@ import re
 
 from nlp.model import CATEGORIES, Model
 from rules.categories import CATEGORIES as CATEGORY_INFO
-from rules.normalize import split_sentences
+from rules.normalize import Sentence, normalized_text, split_sentences
 from rules.verdict import Evidence, Verdict
 
 #: below this probability of its category, a rule match is doubted rather than a hit; a strong
@@ -69,7 +69,7 @@ def _lexicon(name: str) -> re.Pattern[str]:
 def _has_risk_warning(rules: Verdict, text: str) -> bool:
     """Whether the unit carries a risk warning as the rules define one (the shared
     ``risk_warning`` lexicon, matched on the normalised text)."""
-    norm = rules.norm or "".join(s.norm for s in split_sentences(text))
+    norm = rules.norm or normalized_text(text)
     return bool(_lexicon("risk_warning").search(norm))
 
 
@@ -121,17 +121,19 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
             continue
         categories.add(c)
         scores[c] = p
-        evidence.append(_model_evidence(c, text, [t for t, _ in terms]))
+        evidence.append(_model_evidence(c, text, [t for t, _ in terms], rules.sentences))
     return Verdict(categories=sorted(categories), scores=scores, evidence=evidence,
                    screening=list(rules.screening), doubted=doubted,
                    warning_cues=rules.warning_cues)
 
 
-def _model_evidence(category: int, text: str, terms: list[str]) -> Evidence:
-    """The sentence carrying most of the top terms, quoted as written; the terms beside it."""
+def _model_evidence(category: int, text: str, terms: list[str],
+                    sentences: list[Sentence] | None = None) -> Evidence:
+    """The sentence carrying most of the top terms, quoted as written; the terms beside it.
+    ``sentences``: the text's, when the rule engine has already split it."""
     plain = [t.split(":", 1)[1] for t in terms]
     best, best_score = None, -1
-    for s in split_sentences(text):
+    for s in split_sentences(text) if sentences is None else sentences:
         score = sum(1 for t in plain if t and t in s.norm)
         if score > best_score:
             best, best_score = s, score

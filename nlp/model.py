@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nlp.tokenize import words
-from rules.normalize import split_sentences
+from rules.normalize import normalized_text
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class ModelError(RuntimeError):
 def normalised(text: str) -> str:
     """The rule engine's normalisation (half-width, simplified, fillers removed, lower case) of
     each sentence, joined: what ``RuleEngine.match`` leaves in ``Verdict.norm``."""
-    return "".join(s.norm for s in split_sentences(text))
+    return normalized_text(text)
 
 
 def word_tokens(text: str) -> list[str]:

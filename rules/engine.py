@@ -72,7 +72,13 @@ import ahocorasick
 import yaml
 
 from rules.categories import CATEGORIES
-from rules.normalize import Sentence, literal_anchors, minimise_anchors, split_sentences
+from rules.normalize import (
+    Sentence,
+    literal_anchors,
+    minimise_anchors,
+    split_sentences,
+    with_first_chars,
+)
 from rules.numbers import RATE_RE, Rate, find_rates, format_percent
 from rules.verdict import Evidence, Verdict
 
@@ -821,9 +827,13 @@ class RuleEngine:
         warning_items = tuple(re.compile(p, re.IGNORECASE) for p in L["warning_context"])
         boiler_items = tuple(re.compile(p, re.IGNORECASE) for p in L["boilerplate"])
         context = _Context(
-            warning=re.compile("|".join(f"(?:{p})" for p in L["warning_context"]), re.IGNORECASE),
-            cta=re.compile("|".join(f"(?:{p})" for p in L["call_to_action"]), re.IGNORECASE),
-            boilerplate=re.compile("|".join(f"(?:{p})" for p in L["boilerplate"]), re.IGNORECASE),
+            # searched in every sentence: behind a lookahead for their first characters
+            warning=with_first_chars("|".join(f"(?:{p})" for p in L["warning_context"]),
+                                     re.IGNORECASE),
+            cta=with_first_chars("|".join(f"(?:{p})" for p in L["call_to_action"]),
+                                 re.IGNORECASE),
+            boilerplate=with_first_chars("|".join(f"(?:{p})" for p in L["boilerplate"]),
+                                         re.IGNORECASE),
             negation=re.compile(f"(?:{neg})(?:{gap}){{0,2}}$", re.IGNORECASE),
             negation_window=lex.settings["negation_window"],
             anti_fraud_min_cues=lex.settings["anti_fraud_min_cues"],
@@ -831,7 +841,8 @@ class RuleEngine:
             warning_items=warning_items,
             boilerplate_items=boiler_items,
             quote_before=_optional(L.get("quote_mention_before")),
-            quote_after=_optional(L.get("quote_mention_after")),
+            quote_after=(with_first_chars(_alternation(L["quote_mention_after"]), re.IGNORECASE)
+                         if L.get("quote_mention_after") else None),
         )
         regions = data_dir / "regions"
         engine = cls(
@@ -1003,14 +1014,19 @@ class RuleEngine:
                     scores[rule.category] = max(scores.get(rule.category, 0.0), rule.score)
 
         evidence.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
+        joined = "".join(norms)
+        # nothing is left out of what the unit asserts without a warned sentence or a quotation
+        n_warned = warned.count(True)
         return Verdict(
             categories=sorted(scores),
             scores=scores,
             evidence=[e for c, _, _, _, e in evidence if c],
             screening=[e for c, _, _, _, e in evidence if not c],
             warning_cues=n_cues,
-            norm="".join(norms),
-            asserted=self._asserted(norms, warned, quotes, quoted_ok),
+            norm=joined,
+            asserted=(self._asserted(norms, warned, quotes, quoted_ok)
+                      if n_warned or _ANY_QUOTE.search(joined) is not None else None),
+            sentences=sentences,
         )
 
     def _asserted(self, norms: list[str], warned: list[bool],

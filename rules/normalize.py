@@ -355,6 +355,73 @@ def _node_info(op: Any, av: Any) -> tuple[set[str] | None, set[str] | None]:
 
 
 # ------------------------------------------------------------------------- rewrites
+_CATEGORY_ESCAPES = {
+    _sre_c.CATEGORY_DIGIT: r"\d", _sre_c.CATEGORY_NOT_DIGIT: r"\D",
+    _sre_c.CATEGORY_SPACE: r"\s", _sre_c.CATEGORY_NOT_SPACE: r"\S",
+    _sre_c.CATEGORY_WORD: r"\w", _sre_c.CATEGORY_NOT_WORD: r"\W",
+}
+
+
+def _first_items(items: Any) -> tuple[set[str] | None, bool]:
+    """(the character-class items any match of this parsed sequence can start with, None when
+    that is not known; whether the sequence can match empty)."""
+    c = _sre_c
+    out: set[str] = set()
+    for op, av in items:
+        if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+            continue  # zero width: the next item starts the match
+        if op is c.LITERAL:
+            out.add(re.escape(chr(av)))
+            return out, False
+        if op is c.IN:
+            for iop, iav in av:
+                if iop is c.LITERAL:
+                    out.add(re.escape(chr(iav)))
+                elif iop is c.RANGE:
+                    out.add(f"{re.escape(chr(iav[0]))}-{re.escape(chr(iav[1]))}")
+                elif iop is c.CATEGORY and iav in _CATEGORY_ESCAPES:
+                    out.add(_CATEGORY_ESCAPES[iav])  # \s, \d, \w … mean the same in a class
+                else:  # NEGATE: any character may start it
+                    return None, False
+            return out, False
+        if op is c.SUBPATTERN:
+            if av[1] or av[2]:  # inline flags: leave it alone
+                return None, False
+            first, empty = _first_items(av[3])
+        elif op is c.ATOMIC_GROUP:
+            first, empty = _first_items(av)
+        elif op is c.BRANCH:
+            first, empty = set(), False
+            for branch in av[1]:
+                f, e = _first_items(branch)
+                if f is None:
+                    return None, False
+                first |= f
+                empty = empty or e
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            first, empty = _first_items(av[2])
+            empty = empty or av[0] == 0
+        else:  # ANY, back references, conditionals …
+            return None, False
+        if first is None:
+            return None, False
+        out |= first
+        if not empty:
+            return out, False
+    return out, True
+
+
+def with_first_chars(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``pattern`` compiled behind a lookahead for the characters its matches can start with,
+    when those are known: the same matches, but ``search`` / ``findall`` turn every other
+    position away at once (Python's engine does that itself only when no alternative starts
+    with a lookbehind or a group)."""
+    first, empty = _first_items(_sre_p.parse(pattern, flags))
+    if first is None or empty or not first:
+        return re.compile(pattern, flags)
+    return re.compile(f"(?=[{''.join(sorted(first))}])(?:{pattern})", flags)
+
+
 @dataclass(frozen=True)
 class _Rewrites:
     homophones: re.Pattern[str] | None
@@ -665,10 +732,13 @@ def _drop_pattern(filler_cls: str) -> re.Pattern[str]:
       text (保 本, 100 %); spaces between two latin words stay.
     """
     run = f"[ {filler_cls}]"
+    # every match starts with a space or a filler: the leading lookahead turns the other
+    # positions away before the lookbehinds are tried (three times faster, the same matches)
     return re.compile(
+        f"(?={run})(?:"
         f"(?<=[{_CJK_CLASS}]){run}*[{filler_cls}]{run}*(?=[{_CJK_CLASS}])"
         f"|(?:(?<=[{_CJK_CLASS}%\\n])|(?<![\\s\\S])) +(?!{run})"
-        f"|(?<!{run}) +(?=[{_CJK_CLASS}%\\n]|\\Z)"
+        f"|(?<!{run}) +(?=[{_CJK_CLASS}%\\n]|\\Z))"
     )
 
 
@@ -707,6 +777,29 @@ def split_sentences(text: str) -> list[Sentence]:
         start = end
     _append(out, text, norm, idx, start, n)
     return out
+
+
+def normalized_text(text: str) -> str:
+    """The sentences' ``norm`` of :func:`split_sentences` joined, without building them: the
+    text normalised, its line breaks dropped and each sentence trimmed of spaces."""
+    if not text:
+        return ""
+    norm, _ = _normalize(text, 0, keep_newlines=True)
+    parts: list[str] = []
+    n = len(norm)
+    start = 0
+    for m in _SPLIT.finditer(norm):  # the same cuts as split_sentences
+        if m.group() == "\n":
+            parts.append(norm[start : m.start()].strip(" "))
+            start = m.end()
+            continue
+        end = m.end()
+        if m.group("cl") and end < n and norm[end] in _DASHES:
+            continue
+        parts.append(norm[start:end].strip(" "))
+        start = end
+    parts.append(norm[start:n].strip(" "))
+    return "".join(parts)
 
 
 _SPLIT = re.compile(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rules.normalize import Sentence
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class Verdict:
     # quoted phrases it only mentions (those the rules do not fire on); None when that is all
     # of ``norm``. The classifier judges this text, so it reads the unit as the rules do.
     asserted: str | None = field(default=None, compare=False, repr=False)
+    # the rule engine's sentences of the unit, so the fusion quotes the model's evidence from
+    # them without splitting the text again (not serialised; the fused verdict drops them)
+    sentences: list[Sentence] | None = field(default=None, compare=False, repr=False)
 
     def evidence_for(self, category: int) -> list[Evidence]:
         return [e for e in self.evidence if e.category == category]

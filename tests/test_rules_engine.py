@@ -19,7 +19,14 @@ from nlp.classify import get_engine
 from rules import normalize as norm_mod
 from rules.check import check_rules
 from rules.engine import DATA_DIR, RuleEngine, RuleError, literal_anchors
-from rules.normalize import normalize, parse_cn_number, split_sentences, to_simplified
+from rules.normalize import (
+    normalize,
+    normalized_text,
+    parse_cn_number,
+    split_sentences,
+    to_simplified,
+    with_first_chars,
+)
 from rules.numbers import (
     INVESTOR_LIMIT,
     annual_rates,
@@ -255,6 +262,28 @@ def test_every_normalised_character_maps_back_into_its_sentence(text: str):
     norm, idx = normalize(text, offset=100)
     assert len(norm) == len(idx)
     assert all(100 <= i < 100 + len(text) for i in idx)
+
+
+@pytest.mark.parametrize("text", [*TRICKY, "“保本保息！”——王女士。 下一句 \n  末句 ", "“稳赚。”\n——李先生"])
+def test_the_classifier_reads_the_sentences_norm_joined(text: str):
+    # the model's normalised text (normalized_text, built without Sentence objects) is what the
+    # rule engine's sentences hold, so a unit scored from Verdict.norm scores the same
+    assert normalized_text(text) == "".join(s.norm for s in split_sentences(text))
+
+
+@pytest.mark.parametrize("pattern", [
+    "(?:(?<![零不无未没])(?:跑路|爆雷))|(?:警惕)",  # an alternative opening on a lookbehind
+    "(?:^|[\\s:])问:",  # an anchor, then a class with a category
+    "(?:提醒)?(?:广大)?投资者|x?y+z",  # optional openings: each may start the match
+    "(?:切勿(?!错过))|[a-c]\\d",
+    "(?:[^。]{0,3}保本)|b",  # an opening that can be any character: left as it is
+])
+def test_a_first_character_lookahead_keeps_every_match(pattern: str):
+    texts = ["广大投资者请警惕，不跑路。问:保本？", "X\n问:b3 yyz xz 切勿错过 切勿上当", "零爆雷 跑路了"]
+    plain, fast = re.compile(pattern, re.IGNORECASE), with_first_chars(pattern, re.IGNORECASE)
+    for text in texts:
+        assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)]
+        assert fast.findall(text) == plain.findall(text)
 
 
 class _LengthChangingConverter:
