@@ -324,7 +324,7 @@ def _own_cpu(pid: int) -> float | None:
 LAST_OWN_CPU = 0.0
 #: peak PSS (KiB) of the crawl process, its store writer and the browser, each on its own
 LAST_PEAKS: dict[str, int] = {}
-#: every 10 s of the last measured command: (seconds, crawl, writer, browser PSS in KiB)
+#: every 5 s of the last measured command: (seconds, crawl, writer, browser PSS in KiB)
 MEMORY_SERIES: list[tuple[float, int, int, int]] = []
 #: CPU seconds of the last measured command's other processes, by kind (the store writer;
 #: Playwright's node driver; Chromium's browser, renderer, GPU, utility and zygote processes), as last sampled:
@@ -397,7 +397,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
             for role, kb in (("crawl", crawl_kb), ("writer", writer_kb), ("browser", browser_kb)):
                 LAST_PEAKS[role] = max(LAST_PEAKS.get(role, 0), kb)
             now = time.monotonic() - started
-            if not MEMORY_SERIES or now - MEMORY_SERIES[-1][0] >= 10:
+            if not MEMORY_SERIES or now - MEMORY_SERIES[-1][0] >= 5:
                 MEMORY_SERIES.append((now, crawl_kb, writer_kb, browser_kb))
             done.wait(0.25)
 
@@ -553,7 +553,7 @@ def main() -> None:
             "writer_cpu_seconds": full_writer,
             "peak_pss_mb": full_mem / 1024,
             "peak_pss_mb_by_process": {k: v / 1024 for k, v in LAST_PEAKS.items()},
-            "pss_mb_every_10s": [[round(t), c // 1024, w // 1024, b // 1024]
+            "pss_mb_every_5s": [[round(t), c // 1024, w // 1024, b // 1024]
                                  for t, c, w, b in MEMORY_SERIES],
             "load_before": load_before, "load_after": os.getloadavg()[0]}), encoding="utf-8")
     per_page = 1000 / max(f["pages"], 1)

@@ -19,9 +19,11 @@ Projected for --target pages (100,000) from those figures, stated with what they
   --latency seconds takes one request every max(delay, latency) s. Requests = pages x (1 +
   rendered share): a rendered page is fetched twice (static, then by the browser). Time bound by
   politeness = requests / (workers x CONCURRENT_REQUESTS / max(delay, latency)).
-- The projection is the larger of the two bounds. Memory: the large crawl's peak, plus the
-  growth per page between the small and the large crawl times the pages beyond it (per
-  worker; two workers hold two such processes).
+- The projection is the larger of the two bounds. Memory: the large crawl's peak, plus its
+  growth per page over the second half of the large crawl (sampled every 5 s) times the pages
+  beyond it (per worker; two workers hold two such process trees). The growth between the
+  small and the large crawl is printed beside it: it also counts what fills once and stays
+  (SQLite's page cache, the verdict and full-text caches, the browser's reused pages).
 
 Run: .venv/bin/python bench/nightly_projection.py [--pages 2000 10000] [--target 100000]
 Smoke run: .venv/bin/python bench/nightly_projection.py --pages 100 400
@@ -73,15 +75,27 @@ def main() -> None:
     rate = large["pages"] / large["crawl_seconds"]
     cpu_page = large["cpu_seconds"] / large["pages"]
     share = large["rendered"] / large["pages"]
-    growth = max(0.0, (large["peak_pss_mb"] - small["peak_pss_mb"])
-                 / (large["pages"] - small["pages"]))
+    between = max(0.0, (large["peak_pss_mb"] - small["peak_pss_mb"])
+                  / (large["pages"] - small["pages"]))
+    within = _late_growth(large)
+    growth = within if within is not None else between
     peak = large["peak_pss_mb"] + growth * max(0, args.target - large["pages"])
     delay = max(settings.DOWNLOAD_DELAY, args.latency / settings.AUTOTHROTTLE_TARGET_CONCURRENCY)
     requests = args.target * (1 + share)
 
     print(f"\npeak memory of a {large['pages']}-page crawl: {large['peak_pss_mb']:.0f} MB "
           f"(PSS of the process tree; {small['pages']} pages: {small['peak_pss_mb']:.0f} MB, "
-          f"so {growth * 1000:.2f} MB more per 1,000 pages)")
+          f"{between * 1000:.2f} MB more per 1,000 pages between the two crawls)")
+    by = large.get("peak_pss_mb_by_process") or {}
+    if by:
+        print(f"  each on its own: the crawl process {by.get('crawl', 0):.0f} MB, the store "
+              f"writer {by.get('writer', 0):.0f} MB, the browser and its driver "
+              f"{by.get('browser', 0):.0f} MB")
+    if within is not None:
+        print(f"  within the {large['pages']}-page crawl, over its second half: "
+              f"{within * 1000:.2f} MB more per 1,000 pages (least squares over the tree's PSS "
+              "sampled every 5 s; the caches fill in the first half: SQLite's page cache, the "
+              "verdict and full-text line caches, the browser's pages)")
     print(f"measured at {large['pages']} pages: {rate:.1f} pages/s, {cpu_page * 1000:.1f} CPU ms "
           f"a page (process tree), {share:.1%} rendered; load average "
           f"{large['load_before']:.1f} → {large['load_after']:.1f} (other work slows it)")
@@ -101,7 +115,27 @@ def main() -> None:
           f"DOWNLOAD_DELAY {settings.DOWNLOAD_DELAY} s and CONCURRENT_REQUESTS "
           f"{settings.CONCURRENT_REQUESTS} from crawlers/settings.py; sites answering in "
           f"{args.latency} s; at least {settings.CONCURRENT_REQUESTS * args.cores} sites to crawl "
-          "side by side; memory growing linearly with pages as between the two crawls")
+          "side by side; memory growing linearly with pages at the rate "
+          + ("of the large crawl's second half" if within is not None
+             else "between the two crawls"))
+
+
+def _late_growth(figures: dict) -> float | None:
+    """MB a page by which the process tree's PSS grew over the second half of the crawl (its
+    samples every 5 s before the crawl ended; pages taken as proportional to time); None
+    without enough samples."""
+    series = figures.get("pss_mb_every_5s") or []
+    end = figures["crawl_seconds"]
+    points = [(t * figures["pages"] / end, c + w + b) for t, c, w, b in series
+              if end / 2 <= t <= end]
+    if len(points) < 4:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if not sxx:
+        return None
+    return max(0.0, sum((x - mx) * (y - my) for x, y in points) / sxx)
 
 
 if __name__ == "__main__":
