@@ -202,9 +202,11 @@ class PagePlan:
     score: float = 0.0
 
 
-def hit_pages(store: Store, since: str) -> list[PagePlan]:
+def hit_pages(store: Store, since: str, limit: int | None = None) -> list[PagePlan]:
     """The pages with hits last seen at or after ``since`` (this run), each once, with the ad
-    units on them that have hits; the highest-scoring first."""
+    units on them that have hits; the highest-scoring first. Only the first ``limit`` plans
+    carry their documents (the others are not shot this run: a night of 10,000 hit pages held
+    every page's text in memory for 500 screenshots)."""
     plans: dict[str, PagePlan] = {}
     ads: dict[str, set[str]] = {}
     for h in store.hits(HitQuery(since=since, sort="score")):
@@ -215,13 +217,14 @@ def hit_pages(store: Store, since: str) -> list[PagePlan]:
             plan = plans[h.url] = PagePlan(h.url, None, score=h.score)
         if h.doc_type == "ad":
             ads.setdefault(h.url, set()).add(h.doc_id)
-    for url, plan in plans.items():
-        plan.page = store.document(doc_id(url))
-        for ad_id in sorted(ads.get(url, ())):
+    ordered = sorted(plans.values(), key=lambda p: (-p.score, p.url))
+    for plan in ordered[:limit]:
+        plan.page = store.document(doc_id(plan.url))
+        for ad_id in sorted(ads.get(plan.url, ())):
             ad = store.document(ad_id)
             if ad is not None:
                 plan.ads.append(ad)
-    return sorted(plans.values(), key=lambda p: (-p.score, p.url))
+    return ordered
 
 
 # --- results -----------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def screenshot_hits(location: str, since: str, config: Any) -> Any:
         return None
     with store:
         try:
-            plans = hit_pages(store, since)
+            plans = hit_pages(store, since, config.max_pages)
         except StoreError as exc:
             err.print(f"screenshots: none taken, the hits cannot be read: {exc}")
             return None

@@ -121,6 +121,22 @@ def test_hit_pages_have_a_full_page_png_whose_sha256_the_store_keeps(crawled, si
         assert colours is None or len(colours) > 20, "the page is not blank"
 
 
+def test_only_the_pages_to_shoot_are_read_from_the_store(crawled):
+    """The run's cap decides which hit pages are read (with their ad units) from the store;
+    the others are listed, in the same order, as skipped."""
+    from crawlers.screenshots import hit_pages
+
+    store, _, _ = crawled
+    with open_store(store, create=False) as opened:
+        every = hit_pages(opened, "2000-01-01")
+        first = hit_pages(opened, "2000-01-01", limit=1)
+    assert len(every) >= 2 and [p.url for p in first] == [p.url for p in every]
+    assert first[0].page is not None and first[0].page.url == every[0].url
+    assert [a.id for a in first[0].ads] == [a.id for a in every[0].ads]
+    assert all(p.page is None and not p.ads for p in first[1:])
+    assert all(p.page is not None for p in every)
+
+
 def test_a_compliant_page_gets_no_screenshot(crawled, site):
     store, _, docs = crawled
     assert "screenshot" not in _doc(docs, site.url("/clean.html")).extra
