@@ -17,7 +17,7 @@ from scrapy.crawler import Crawler
 
 from crawlers.items import AdUnitItem, PageItem
 from indexer import Document, Store, StoreUnavailable, WriteReport, doc_id, open_store
-from indexer.spool import Spool, default_spool_dir
+from indexer.spool import Spool, close_quietly, default_spool_dir
 from nlp.classify import classify
 from rules.lists import ListError, Lists, apply_lists, load_lists, match_entity
 from rules.verdict import Verdict
@@ -264,11 +264,7 @@ class StorePipeline:
     def _lose(self, exc: Exception) -> None:
         logger.warning("store lost, spooling to %s: %s", self.spool.dir, exc)
         self.crawler.stats.inc_value("jinjian/store/unreachable")
-        if self.store is not None:
-            try:
-                self.store.close()
-            except Exception:  # noqa: BLE001 - it is gone already
-                pass
+        close_quietly(self.store)
         self.store = None
         self._last_attempt = time.monotonic()
 

@@ -40,6 +40,15 @@ def default_spool_dir(location: str) -> Path:
     return root / f"{name}-{digest}"
 
 
+def close_quietly(store: Store | None) -> None:
+    """Close a store that went away (closing it may fail too: it is gone already)."""
+    if store is not None:
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001 - it is gone already
+            pass
+
+
 def _encode(item: Item) -> str:
     doc, verdict, seen_at = item
     return json.dumps({"doc": doc.to_json(), "verdict": verdict, "seen_at": seen_at},

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer import Store, StoreUnavailable, open_store
-from indexer.spool import Spool
+from indexer.spool import Spool, close_quietly
 
 logger = logging.getLogger("jinjian.writer")
 
@@ -68,11 +68,7 @@ class Writer:
     def _lose(self, exc: Exception) -> None:
         self._say(logging.WARNING, f"store lost, batches wait in {self.spool.dir}: {exc}")
         self.summary["unreachable"] += 1
-        if self.store is not None:
-            try:
-                self.store.close()
-            except Exception:  # noqa: BLE001 - it is gone already
-                pass
+        close_quietly(self.store)
         self.store = None
         self._last_attempt = time.monotonic()
 
