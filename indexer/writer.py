@@ -7,7 +7,8 @@ the count tables, the SQLite or cluster round trips) is then off the crawl's own
 2-core machines the project runs on, the crawl's reactor no longer waits for the store.
 
 The crawl tells the writer a segment is ready with one line on the writer's standard input;
-when that input ends (the crawl is done, or was killed), the writer writes what is left, once
+when that input ends (the crawl is done, or was killed; the writer ignores SIGINT and SIGTERM,
+which a terminal or systemd sends the crawl's whole process group), it writes what is left, once
 more trying a store that was away, prints its summary as one JSON line on standard output and
 exits. Nothing depends on the writer surviving: a segment it did not write stays in the spool,
 and the crawl writes it itself at its end (``StorePipeline.close_spider``), or the next crawl or
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -127,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spool", type=Path)
     parser.add_argument("--reconnect", type=float, default=30.0)
     args = parser.parse_args(argv)
+    # Ctrl-C in a terminal and systemd's stop reach the whole process group: the crawl stops
+    # on them and closes the writer's input, and the writer finishes what it has then
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     location = os.environ.get("JINJIAN_STORE")
     if not location:

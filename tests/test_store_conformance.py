@@ -622,15 +622,22 @@ def test_the_store_writer_process_writes_while_the_crawl_goes_on(store_space, tm
     outage.end()
     _eventually(lambda: reader.count_documents() == 6, "the writer wrote the spooled batches")
     _eventually(lambda: Spool(spool_dir).pending() == 0, "the spool is empty")
+    # Ctrl-C or systemd's stop reach the writer too: it goes on until the crawl closes it
+    os.kill(pipeline.writer_pid, signal.SIGINT)
+    os.kill(pipeline.writer_pid, signal.SIGTERM)
+    pipeline.process_item(_item(6))
+    pipeline.process_item(_item(7))
+    _eventually(lambda: reader.count_documents() == 8, "the writer still writes")
+    assert pipeline.writer_pid is not None, "the writer died of the signals"
     os.kill(pipeline.writer_pid, signal.SIGKILL)  # the writer dies: the crawl writes itself
-    for n in range(6, 9):
+    for n in range(8, 11):
         pipeline.process_item(_item(n))
     pipeline.close_spider()
     assert Spool(spool_dir).tally() == (0, 0)
     assert crawler.stats.values["jinjian/store/pending"] == 0
     store = store_space.open(outage.location)
-    assert store.count_documents() == 9 and store.count_hits() == 9
-    assert store.count_hits(HitQuery(text="保本")) == 9
+    assert store.count_documents() == 11 and store.count_hits() == 11
+    assert store.count_hits(HitQuery(text="保本")) == 11
     if outage.proxy:
         outage.proxy.close()
 
