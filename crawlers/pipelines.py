@@ -151,7 +151,7 @@ class StorePipeline:
         self.writer = writer
         self._process: subprocess.Popen[bytes] | None = None
         self._handed: list[Path] = []  # segments handed to the writer, not yet written
-        self._appended = self._written = 0  # segments handed to the writer / written by it
+        self._written = 0  # segments the writer has written
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -178,7 +178,8 @@ class StorePipeline:
         """What ``stored()`` reaches once every item received so far is stored."""
         if not self.writer:
             return self.flushes + (1 if self.buffer or self.touches else 0)
-        return self._appended + (1 if self.buffer else 0) + (1 if self.touches else 0)
+        return (self._written + len(self._handed) + (1 if self.buffer else 0)
+                + (1 if self.touches else 0))
 
     # --- the writer process ----------------------------------------------------------------
 
@@ -205,7 +206,6 @@ class StorePipeline:
     def _hand(self, segment: Path) -> None:
         """Tell the writer ``segment`` is ready."""
         self._handed.append(segment)
-        self._appended += 1
         try:
             assert self._process is not None and self._process.stdin is not None
             self._process.stdin.write(b"\n")
@@ -215,14 +215,15 @@ class StorePipeline:
                          "process", self._process.poll() if self._process else None,
                          self.spool.dir / "writer.log")
             self._stop_writer()
-            self.writer = False
-            self.flushes = self._appended  # what was handed on is spooled: the leases may go
             if self._connect():
                 self._replay()
 
     def _stop_writer(self) -> None:
-        """Close the writer's input and wait for it to write what is left; take its report."""
+        """Close the writer's input and wait for it to write what is left; take its report.
+        From then on this process writes."""
         process, self._process = self._process, None
+        self.writer = False
+        self.flushes = self._written + len(self._handed)  # handed on is spooled: leases may go
         if process is None:
             return
         try:
@@ -361,8 +362,6 @@ class StorePipeline:
         self.flush()
         if self.writer:
             self._stop_writer()
-            self.writer = False
-            self.flushes = self._appended
         if self.spool.segments():  # left by the writer, or by the store being away
             if self.store is None:
                 self._connect()

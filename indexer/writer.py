@@ -105,11 +105,10 @@ class Writer:
             self.store = None
 
 
-def run(location: str, spool_dir: Path, *, reconnect_every: float,
-        source: Any = None) -> dict[str, Any]:
-    """Write segments as the crawl announces them on ``source`` (a file descriptor; standard
-    input by default) until it closes; returns the summary."""
-    fd = sys.stdin.fileno() if source is None else source
+def run(location: str, spool_dir: Path, *, reconnect_every: float) -> dict[str, Any]:
+    """Write segments as the crawl announces them on standard input until it closes; returns
+    the summary."""
+    fd = sys.stdin.fileno()
     writer = Writer(location, Spool(spool_dir), reconnect_every=reconnect_every)
     try:
         writer.step()
