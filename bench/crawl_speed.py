@@ -353,6 +353,27 @@ def _process_kind(pid: int) -> str:
     return "other"
 
 
+def sample_kinds(pids: list[int], last: dict[int, tuple[str, float]]) -> None:
+    """Record in ``last`` the kind and CPU seconds so far of each of ``pids``."""
+    for pid in pids:
+        cpu = _own_cpu(pid)
+        if cpu is not None:
+            # judged at each sample: a process just forked still shows its parent's command
+            # line (a renderer the zygote's), a wrapper script its shell's
+            kind = _process_kind(pid)
+            if kind == "other" and pid in last:
+                kind = last[pid][0]
+            last[pid] = (kind, cpu)
+
+
+def cpu_by_kind(last: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds by kind of process, from ``sample_kinds``' record."""
+    out: dict[str, float] = {}
+    for kind, cpu in last.values():
+        out[kind] = out.get(kind, 0.0) + cpu
+    return out
+
+
 def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
         subprocess.CompletedProcess[str], float, float, int]:
     """Run ``cmd``; its wall seconds, CPU seconds (user + system, its process tree: what the
@@ -382,15 +403,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
             pss = {pid: _pss_kb(pid) for pid in tree}
             peak = max(peak, sum(pss.values()))
             own = _own_cpu(proc.pid) or own
-            for pid in tree[1:]:
-                cpu = _own_cpu(pid)
-                if cpu is not None:
-                    # judged at each sample: a process just forked still shows its parent's
-                    # command line (a renderer the zygote's), a wrapper script its shell's
-                    kind = _process_kind(pid)
-                    if kind == "other" and pid in last:
-                        kind = last[pid][0]
-                    last[pid] = (kind, cpu)
+            sample_kinds(tree[1:], last)
             writer_kb = sum(kb for pid, kb in pss.items() if last.get(pid, ("",))[0] == "writer")
             crawl_kb = pss.get(proc.pid, 0)
             browser_kb = sum(pss.values()) - crawl_kb - writer_kb
@@ -414,8 +427,8 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
     sampler.join()
     LAST_OWN_CPU = own
     LAST_CPU_BY_KIND.clear()
-    for kind, cpu in last.values():
-        LAST_CPU_BY_KIND[kind] = LAST_CPU_BY_KIND.get(kind, 0.0) + cpu
+    LAST_CPU_BY_KIND.update(cpu_by_kind(last))
+    for kind, _ in last.values():
         LAST_CPU_BY_KIND[f"{kind} processes"] = LAST_CPU_BY_KIND.get(f"{kind} processes", 0) + 1
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crawl_speed import (  # noqa: E402
     _descendants,
-    _own_cpu,
-    _process_kind,
+    cpu_by_kind,
     generate_adserver,
     generate_site,
+    sample_kinds,
     serve,
 )
 
@@ -78,28 +78,17 @@ class Sampler:
             self.done.wait(0.1)
 
     def sample(self) -> None:
-        for pid in _descendants(os.getpid()):
-            cpu = _own_cpu(pid)
-            if cpu is not None:
-                # judged again each time: a process just forked still shows its parent's
-                # command line, a wrapper script its interpreter's
-                kind = _process_kind(pid)
-                if kind == "other" and pid in self.last:
-                    kind = self.last[pid][0]
-                self.last[pid] = (kind, cpu)
+        sample_kinds(_descendants(os.getpid())[1:], self.last)
 
     def by_kind(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for kind, cpu in self.last.values():
-            out[kind] = out.get(kind, 0.0) + cpu
-        return out
+        return cpu_by_kind(self.last)
 
 
 async def render_all(urls: list[str], variant: str) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     args, abort_media, wait = VARIANTS[variant]
-    options = dict(settings.PLAYWRIGHT_LAUNCH_OPTIONS)
+    options = dict(settings.BROWSER_LAUNCH_OPTIONS)  # images on: the variants add flags
     options["args"] = [*options["args"], *args]
     sampler = Sampler()
     sampler.thread.start()
