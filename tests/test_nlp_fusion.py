@@ -36,17 +36,25 @@ def model() -> Model:
 
 
 def test_the_fast_path_gives_scikit_learn_s_probabilities(model):
+    """The process's model (``get_model``: scoring only, without scikit-learn's parts) scores
+    as the whole artefact's scikit-learn vectorizer and classifiers do, with the same
+    evidence terms."""
     from nlp.corpus import load_corpus
-    from nlp.model import _positive
+    from nlp.model import _positive, load
 
+    full = load(MODEL_FILE)
+    assert model.vectorizer is None and not model.classifiers  # what the crawl holds
     texts = [e.text for e in load_corpus()[::40]] + ["", "x", "保本", "  年化 18 %  "]
-    X = model.features(texts)  # noqa: N806
-    reference = np.column_stack([_positive(model.classifiers[c], X) for c in CATEGORIES])
+    X = full.features(texts)  # noqa: N806
+    reference = np.column_stack([_positive(full.classifiers[c], X) for c in CATEGORIES])
     fast = np.array([model.score(t).probs for t in texts])
     assert np.abs(fast - reference).max() < 1e-6
     # the offending-ad model too
-    ad = _positive(model.classifiers[AD], X)
+    ad = _positive(full.classifiers[AD], X)
     assert np.abs(np.array([model.score(t).advertises for t in texts]) - ad).max() < 1e-6
+    for t in texts[:60]:
+        for c in (1, 3, 7):
+            assert model.top_terms(model.score(t).row, c) == full.top_terms(full.score(t).row, c)
 
 
 def test_a_rule_hit_stands_whatever_the_model_says(model):
@@ -168,10 +176,10 @@ def test_a_missing_or_broken_model_is_one_message(tmp_path):
 
 
 def test_evaluate_refuses_a_model_of_another_corpus(model, tmp_path):
-    from nlp.model import save
+    from nlp.model import load, save
 
     stale = tmp_path / "stale.joblib"
-    save(replace(model, corpus_hash="0" * 64), stale)
+    save(replace(load(MODEL_FILE), corpus_hash="0" * 64), stale)
     r = run_cli("model", "evaluate", "--no-card", env={"JINJIAN_MODEL": str(stale)})
     assert r.returncode == 2
     assert "built from another corpus" in r.stderr and "jinjian model train" in r.stderr
