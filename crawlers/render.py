@@ -23,11 +23,82 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDownloadHandler
+
+#: a render is settled once the page has had no request in flight and no node added, removed
+#: or changed in its text for this long after its load event ...
+QUIET_MS = 300
+#: ... or, at the latest, this long after it (a page that polls, streams or animates its text
+#: forever is taken as it is then)
+SETTLE_LIMIT_MS = 3000
+
+# milliseconds since the document's nodes or text last changed; the observer is installed by
+# the first call after each navigation (what a render waits for is nodes a script inserts: an
+# ad slot filled, an application's root built; attributes are left out, or a script-driven
+# slideshow would never be quiet)
+_DOM_QUIET_JS = """() => {
+  if (!window.__jinjianQuiet) {
+    let last = performance.now();
+    new MutationObserver(() => { last = performance.now(); }).observe(
+      document, {subtree: true, childList: true, characterData: true});
+    window.__jinjianQuiet = () => performance.now() - last;
+  }
+  return window.__jinjianQuiet();
+}"""
+
+
+class _Network:
+    """A page's requests in flight, and when the last one ended (the browser's loop time)."""
+
+    def __init__(self, page: Any) -> None:
+        self.inflight: set[Any] = set()
+        self.last = asyncio.get_running_loop().time()
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, request: Any) -> None:
+        self.inflight.add(request)
+
+    def _ended(self, request: Any) -> None:
+        self.inflight.discard(request)
+        self.last = asyncio.get_running_loop().time()
+
+    def quiet_ms(self) -> float:
+        if self.inflight:
+            return 0.0
+        return (asyncio.get_running_loop().time() - self.last) * 1000
+
+
+_networks: WeakKeyDictionary[Any, _Network] = WeakKeyDictionary()
+
+
+async def settle(page: Any, quiet_ms: int = QUIET_MS, limit_ms: int = SETTLE_LIMIT_MS) -> None:
+    """A render's wait after the page's load event (``PageMethod(settle)``): until it has been
+    quiet, no request in flight and no change to its nodes, for ``quiet_ms``, or ``limit_ms``
+    have passed. Playwright's ``networkidle`` waits for 500 ms without a connection and
+    ignores the document; the crawl waited that and 500 ms more, about a second of every render
+    (bench/render_cost.py), and a page that keeps a connection open never got there. A page
+    this handler did not make (no request tracking) waits for ``networkidle`` as before."""
+    network = _networks.get(page)
+    if network is None:
+        with suppress(PlaywrightTimeoutError):
+            await page.wait_for_load_state("networkidle", timeout=limit_ms)
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_ms / 1000
+    while True:
+        quiet = min(network.quiet_ms(), float(await page.evaluate(_DOM_QUIET_JS)))
+        left = deadline - loop.time()
+        if quiet >= quiet_ms or left <= 0:
+            return
+        await asyncio.sleep(min(left, max(quiet_ms - quiet, 50) / 1000))
 
 
 class PagePoolHandler(ScrapyPlaywrightDownloadHandler):
@@ -78,6 +149,11 @@ class PagePoolHandler(ScrapyPlaywrightDownloadHandler):
                 else:
                     await self._close_page(page)
             return response
+
+    async def _create_page(self, request: Request, spider: Spider) -> Any:
+        page = await super()._create_page(request, spider)
+        _networks[page] = _Network(page)  # for settle(): every request of the page's life
+        return page
 
     async def _close_page(self, page: Any) -> None:
         if page is None or page.is_closed():

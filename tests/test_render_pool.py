@@ -1,9 +1,12 @@
 """Renders reuse browser pages (crawlers/render.py): what each page shows is its own, a failed
-render spoils none after it, and no more pages are open than a context holds.
+render spoils none after it, and no more pages are open than a context holds; a render waits
+for what a page's scripts fetch and build after its load event (``settle``), and not forever.
 
 A real `jinjian crawl` (render: auto) in a subprocess against a loopback site of script-built
 pages, each writing its own article and its own labelled ad; one page answers the browser too
-slowly, so that its render fails and is replaced by its static fetch.
+slowly, so that its render fails and is replaced by its static fetch; three build their ad
+late: from an ad call answered after 0.8 s, after five steps 0.2 s apart, and beside a request
+the server never answers.
 """
 
 from __future__ import annotations
@@ -35,14 +38,47 @@ def _app_page(n: int | str) -> str:
             "app.appendChild(ad);</script></body></html>")
 
 
+def _late_page(name: str, script: str) -> str:
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>迟到的广告</title></head>"
+            "<body><div id='app'></div><script>var app = document.getElementById('app');"
+            "function add(html) { var e = document.createElement('div'); e.innerHTML = html;"
+            "app.appendChild(e); }"
+            "function ad(t) { add('<div class=\"ad-slot\"><span>广告</span>"
+            "<a href=\"/landing.html\">' + t + '</a></div>'); }"
+            f"add('<p>{name}页的正文，先于广告写入。</p>');{script}</script></body></html>")
+
+
+#: path → (its page, the text of the ad its script inserts late)
+LATE = {
+    "/x/ad-call.html": (_late_page("广告请求", "fetch('/x/ad-call').then(r => r.text()).then(ad);"),
+                        "迟到一号 保本保息 年化收益15%"),
+    "/x/steps.html": (_late_page("分步", "var n = 0; var step = setInterval(function () {"
+                                 " add('<p>第' + (++n) + '条快讯。</p>'); if (n === 5) {"
+                                 " clearInterval(step); ad('迟到二号 稳赚不赔 年化收益16%'); } },"
+                                 " 200);"),
+                      "迟到二号 稳赚不赔 年化收益16%"),
+    "/x/poll.html": (_late_page("长轮询", "fetch('/x/poll'); ad('迟到三号 保本保息 年化收益17%');"),
+                     "迟到三号 保本保息 年化收益17%"),
+}
+
+
 def _route(path: str) -> tuple[int, str]:
+    if path in LATE:
+        return 200, LATE[path][0]
+    if path == "/x/ad-call":  # an ad server taking its time
+        time.sleep(0.8)
+        return 200, LATE["/x/ad-call.html"][1]
+    if path == "/x/poll":  # a request held open for longer than any render may wait
+        time.sleep(12)
+        return 200, ""
     if path == "/robots.txt":
         return 200, "User-agent: *\nAllow: /\n"
     if path == "/":
         links = "".join(f"<li><a href='/p/{n}.html'>第{n}篇</a></li>" for n in range(PAGES))
+        late = "".join(f"<li><a href='{p}'>迟到</a></li>" for p in LATE)
         return 200, (f"<html><head><meta charset='utf-8'><title>首页</title></head><body>"
                      f"<h1>文章列表</h1><p>{'本站文章目录。' * 40}</p><ul>"
-                     f"<li><a href='{SLOW}'>慢页</a></li>{links}</ul></body></html>")
+                     f"<li><a href='{SLOW}'>慢页</a></li>{links}{late}</ul></body></html>")
     if path == SLOW:
         _browser_fetches[path] = _browser_fetches.get(path, 0) + 1
         if _browser_fetches[path] > 1:  # the static fetch is answered, the browser's is not
@@ -96,6 +132,20 @@ def test_each_rendered_page_shows_its_own_text_and_script_ad(crawl):
             ("script", True)], f"page {n}: {[(u['ad_kind'], u['text']) for u in units]}"
 
 
+def test_a_render_waits_for_what_scripts_fetch_and_build_after_the_load_event(crawl):
+    """An ad from an ad call answered after 0.8 s, one built after five steps 0.2 s apart, and
+    one beside a request the server holds open for 12 s (where a wait for network idleness
+    never ends: the render would fail and the page be stored as its static fetch, without the
+    ad) are all in the store, each on its page, and none of these renders failed."""
+    ads = [d for d in crawl["docs"] if d["doc_type"] == "ad"]
+    for path, (_, text) in LATE.items():
+        url = crawl["url"] + path.lstrip("/")
+        assert [(u["ad_kind"], text in u["text"]) for u in ads if u["url"] == url] == [
+            ("script", True)], f"{path}: {[u['text'] for u in ads if u['url'] == url]}"
+    errors = crawl["report"]["sites"][0]["errors"]
+    assert not [e for e in errors if "/x/" in e], errors
+
+
 def test_a_failed_render_keeps_the_static_page_and_spoils_no_later_render(crawl):
     pages = {d["url"]: d for d in crawl["docs"] if d["doc_type"] == "page"}
     slow = pages.get(crawl["url"] + SLOW.lstrip("/"))
@@ -117,7 +167,8 @@ def test_the_renders_share_at_most_four_pages_closed_after_use(crawl):
         return int(found.group(1)) if found else 0
 
     opened, closed = stat("playwright/page_count"), stat("playwright/page_count/closed")
-    assert 0 < opened <= 4 + 1, f"{opened} pages for {PAGES + 1} renders (4 at a time, one failed)"
+    assert 0 < opened <= 4 + 1, (
+        f"{opened} pages for {PAGES + len(LATE) + 1} renders (4 at a time, one failed)")
     assert closed >= 1, "the page of the failed render was not closed"
     assert stat("playwright/page_count/max_concurrent") <= 4
     assert opened - closed <= 4, f"{opened} pages opened, {closed} closed"

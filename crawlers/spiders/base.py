@@ -35,6 +35,7 @@ from crawlers.incremental import revisit, revisit_record
 from crawlers.items import AdUnitItem, PageItem
 from crawlers.journal import Journal, TargetResume
 from crawlers.middlewares import describe_failure
+from crawlers.render import settle
 from crawlers.structured import canonical
 from crawlers.traps import url_pattern
 from crawlers.urls import site_of
@@ -222,10 +223,7 @@ class SiteSpider(scrapy.Spider):
                 "pattern_run": response.meta.get("pattern_run", 0),
                 "landing": response.meta.get("landing", False), "playwright": True,
                 "download_slot": RENDER_SLOT.format(host=urlsplit(response.url).hostname or ""),
-                "playwright_page_methods": [
-                    PageMethod("wait_for_load_state", "networkidle"),
-                    PageMethod("wait_for_timeout", 500),
-                ],
+                "playwright_page_methods": [PageMethod(settle)],
                 "render_reason": reason, "static_units": static_units,
                 "dont_obey_robotstxt": response.meta.get("dont_obey_robotstxt", False),
                 "journal_url": response.meta.get("journal_url", response.url),
