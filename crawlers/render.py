@@ -105,8 +105,20 @@ class PagePoolHandler(ScrapyPlaywrightDownloadHandler):
     """``DOWNLOAD_HANDLERS`` for http and https: static fetches as Scrapy's, renders in pages
     that are reused (see the module's docstring)."""
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PagePoolHandler:
+        """One handler for http and https: Scrapy makes one per scheme, and each of
+        scrapy-playwright's starts a Playwright driver (a node process of about 95 MB) at the
+        crawl's start, the https one for nothing when the renders are of http pages."""
+        handler = getattr(crawler, "_jinjian_page_pool", None)
+        if handler is None:
+            handler = cls(crawler)
+            crawler._jinjian_page_pool = handler  # type: ignore[attr-defined]
+        return handler
+
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
+        self._closed = False
         self.renders_per_page = max(1, crawler.settings.getint("JINJIAN_RENDERS_PER_PAGE", 20))
         self._idle: list[tuple[Any, int]] = []  # (page, renders it served), newest last
         self._gate: asyncio.Semaphore | None = None  # made on the browser's loop
@@ -161,6 +173,11 @@ class PagePoolHandler(ScrapyPlaywrightDownloadHandler):
         with suppress(Exception):  # a crashed or closing browser: nothing left to free
             await page.close()
             self.stats.inc_value("playwright/page_count/closed")
+
+    async def close(self) -> None:
+        if not self._closed:  # Scrapy closes the handler of each scheme: the same one
+            self._closed = True
+            await super().close()
 
     async def _close(self) -> None:
         while self._idle:
