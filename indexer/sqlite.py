@@ -52,6 +52,10 @@ __all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
 SCHEMA_VERSION = 6
 MMAP_SIZE = 8 * 1024 ** 3  # bytes of the file read through memory maps (mmap=True)
+CACHE_KIB = 65536  # SQLite's page cache of a connection that reads (the console, queries)
+#: ... and of the crawl's (mmap=False: its store writer, its conditional requests): the
+#: writer's peak PSS 183 -> 140 MB at the same CPU a page (bench/crawl_speed.py, 2 runs each)
+CRAWL_CACHE_KIB = 16384
 DB_NAME = "jinjian.sqlite3"
 
 # Version 1, as the first slice created it. A new store is created at version 1 and migrated, so
@@ -356,9 +360,9 @@ class SQLiteStore(Store):
                  timeout: float | None = None, mmap: bool = True) -> None:
         """``timeout``: seconds to wait for another writer (``$JINJIAN_SQLITE_BUSY_TIMEOUT``,
         30); past it a write raises ``StoreUnavailable``. ``mmap=False`` reads the file with
-        plain reads into the bounded page cache instead of memory maps: for a long-running
-        writer (the crawl), whose maps would otherwise grow with the store and count in its
-        resident memory."""
+        plain reads into a smaller bounded page cache (``CRAWL_CACHE_KIB``) instead of memory
+        maps: for a long-running writer (the crawl), whose maps would otherwise grow with the
+        store and count in its resident memory."""
         if timeout is None:
             timeout = float(os.environ.get("JINJIAN_SQLITE_BUSY_TIMEOUT", "30"))
         self.path = Path(path)
@@ -377,9 +381,10 @@ class SQLiteStore(Store):
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             # read through memory maps and a 64 MiB page cache: a large store is read, not
-            # copied page by page (SQLite caps the map at its build's limit, 2 GiB by default)
+            # copied page by page (SQLite caps the map at its build's limit, 2 GiB by default);
+            # the crawl's connections (mmap=False) with 16 MiB
             self.conn.execute(f"PRAGMA mmap_size={MMAP_SIZE if mmap else 0}")
-            self.conn.execute("PRAGMA cache_size=-65536")
+            self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB if mmap else CRAWL_CACHE_KIB}")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._upgrade(db)
         except sqlite3.OperationalError as exc:
