@@ -244,7 +244,10 @@ def model_card(report: Report) -> str:
         "mapped).",
         "- Fused with the rule engine (`nlp/fusion.py`): a rule hit stands; a model-only hit needs "
         "its category's threshold and carries the model's top terms and the sentence that holds "
-        "them; a unit the rules read as an anti-fraud or news text as a whole stays clean; "
+        "them; a unit the rules read as an anti-fraud or news text as a whole stays clean, "
+        "unless it makes an offer to subscribe (起投, 起购, 开放认购) and the tenth model gives it "
+        "at least 0.9 of being an offending ad (an advertorial written as news: the model "
+        "judges it alone); "
         "elsewhere the model scores what the unit asserts (without its warning sentences and the "
         "quoted phrases it only mentions); a unit the tenth model gives under 0.1 of being an "
         "offending ad has no hit (its rule matches are kept as doubted); a unit with a risk "

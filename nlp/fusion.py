@@ -9,7 +9,11 @@
   contributing terms and the sentence that carries most of them (source ``"model"``), with
   the category's legal basis.
 - A unit the rule engine reads as an anti-fraud warning, a news report or a notice as a whole
-  (``Verdict.anti_fraud``) keeps the rules' empty answer: the model does not overrule it.
+  (``Verdict.anti_fraud``) keeps the rules' empty answer, unless it has fewer than the engine's
+  ``anti_fraud_strong_cues`` warning cues, makes an offer to subscribe (lexicon
+  ``advertorial_offer``: 起投, 起购, 开放认购) and the offending-ad model gives it at least
+  ``ADVERTORIAL``: an advertorial written as news. The model then judges it alone (its hits are
+  model-only, as elsewhere).
 - Elsewhere the model scores what the unit asserts (``Verdict.asserted``): its sentences with a
   warning cue and the quoted phrases it only mentions are left out, as the rules leave them.
 - Category 1 is judged on the whole unit by both halves; a unit with a risk warning cannot be a
@@ -49,6 +53,11 @@ DOUBT_STRONG = 0.01
 #: rules, security pages) scores lower than the corpus's ads and its check
 #: (bench/real_copy_check.py) would lose 7 of 106 labels; at 0.1 it loses one.
 NOT_AN_AD = 0.1
+#: at least this probability of being an offending ad, a unit the rules read as news or a warning
+#: as a whole that makes an offer to subscribe is judged by the model: on dev, the anti-fraud units
+#: with an offer score 1.00 when labelled and at most 0.24 when not (the unit's every sentence,
+#: its "news" frame included).
+ADVERTORIAL = 0.9
 #: categories whose model-only hit needs a sign that the unit is about money at all
 MONEY_GATED = frozenset({2, 3, 4, 5, 7})
 _lexicon_res: dict[str, re.Pattern[str]] = {}
@@ -66,6 +75,14 @@ def _lexicon(name: str) -> re.Pattern[str]:
     return pattern
 
 
+def _strong_cues() -> int:
+    """The warning cues that make a unit an anti-fraud text whatever else it says (the rule
+    engine's ``anti_fraud_strong_cues``)."""
+    from nlp.classify import get_engine
+
+    return get_engine().context.anti_fraud_strong_cues
+
+
 def _has_risk_warning(rules: Verdict, text: str) -> bool:
     """Whether the unit carries a risk warning as the rules define one (the shared
     ``risk_warning`` lexicon, matched on the normalised text)."""
@@ -77,14 +94,25 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
          ) -> Verdict:
     """The fused verdict of one unit's ``text`` (``rules`` is the engine's verdict of it);
     ``advertising``: the unit is known to advertise (no not-an-ad gate)."""
-    if model is None or rules.anti_fraud or not text.strip():
+    if model is None or not text.strip():
         return rules
-    if rules.asserted is not None and not rules.asserted.strip():
+    if rules.anti_fraud:
+        # news or a warning as a whole, unless it is an advertorial: an offer, and an ad to the
+        # model (the model reads all of it, the frame included)
+        if (rules.warning_cues >= _strong_cues() or not rules.norm
+                or not _lexicon("advertorial_offer").search(rules.norm)):
+            return rules
+        asserted: str | None = rules.norm
+        probs, row, advertises = model.score(text, asserted)
+        if advertises < ADVERTORIAL:
+            return rules
+    elif rules.asserted is not None and not rules.asserted.strip():
         return rules  # every sentence is a warning, a report or a quotation: nothing asserted
-    # the model reads what the unit asserts, as the rules do: not its warning sentences, not
-    # the quoted phrases it only mentions
-    asserted = rules.asserted if rules.asserted is not None else rules.norm or None
-    probs, row, advertises = model.score(text, asserted)
+    else:
+        # the model reads what the unit asserts, as the rules do: not its warning sentences,
+        # not the quoted phrases it only mentions
+        asserted = rules.asserted if rules.asserted is not None else rules.norm or None
+        probs, row, advertises = model.score(text, asserted)
     if advertises < NOT_AN_AD and not advertising:
         return Verdict(screening=list(rules.screening), doubted=list(rules.evidence),
                        warning_cues=rules.warning_cues)
@@ -122,6 +150,8 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
         categories.add(c)
         scores[c] = p
         evidence.append(_model_evidence(c, text, [t for t, _ in terms], rules.sentences))
+    if rules.anti_fraud and not categories:
+        return rules
     return Verdict(categories=sorted(categories), scores=scores, evidence=evidence,
                    screening=list(rules.screening), doubted=doubted,
                    warning_cues=rules.warning_cues)

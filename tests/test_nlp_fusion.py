@@ -97,6 +97,25 @@ def test_a_hard_negative_is_left_alone_by_both(model, text):
     assert classify(text).categories == []
 
 
+def test_an_advertorial_written_as_news_is_judged_by_the_model(model):
+    # the rules read it as a news report as a whole (本报讯, 记者…获悉): nothing fires there
+    advertorial = ("本报讯（记者 林晓）日前，在市金融学会举办的财富论坛上，多位专家对“恒裕财富”的"
+                   "稳健风格给予肯定。据悉，恒裕财富主推的“恒裕季季盈”年化收益9.5%，期限三个月，"
+                   "1万元起投，已吸引两万余名投资者。")
+    rules = get_engine().match(advertorial)
+    assert rules.anti_fraud and rules.categories == []
+    verdict = classify(advertorial)
+    assert {1, 4} <= set(verdict.categories)  # an offer with no risk warning; experts vouch
+    assert all(e.source == "model" for e in verdict.evidence)
+    # news of a fraud case that repeats the same offer stays clean
+    news = ("本报讯 记者从市公安局获悉，“恒裕财富”非法集资案近日告破。该平台以“年化9.5%、1万元"
+            "起投”为诱饵，向3000余名群众吸收资金2.1亿元。警方提醒，凡是承诺高收益的理财都要警惕。")
+    assert get_engine().match(news).anti_fraud
+    assert classify(news).categories == []
+    # without an offer to subscribe the rules' reading stands, whatever the model thinks
+    assert classify(advertorial.replace("，1万元起投", "")).categories == []
+
+
 def test_a_rule_match_the_model_finds_very_unlikely_is_doubted_not_a_hit(model):
     # a licensed lender's instalment ad: the rules read 年化7.2% as a yield offer (category 1)
     text = ("【××消费金融】装修分期，最高30万元，最长60期，年化利率（单利）7.2%起，具体以审批结果"

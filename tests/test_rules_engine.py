@@ -138,6 +138,46 @@ def test_plan_phrases_hit_their_category(category: int, text: str):
         assert "工商办字〔2016〕61号" in ev.legal_basis
 
 
+# (category, text, rule): titled people, standing claims and implied promises as advertisers
+# print them, each caught by its rule (taxonomy.md: a titled person vouching is 4, a
+# past-performance figure or a standing claim is 3)
+TITLES_STANDING_PROMISES: list[tuple[int, str, str]] = [
+    (4, "资深操盘手亲自带队，期货配资千元起配", "c4.titled_person"),
+    (4, "风控体系由前央行研究员设计，理财年化8%", "c4.titled_person"),
+    (4, "中科院某研究所出品的智能投顾，理财年化12%", "c4.titled_person"),
+    (3, "全省规模最大的投资理财机构，年化10%", "c3.standing"),
+    (3, "旗下理财产品业绩稳居同业前三", "c3.standing"),
+    (3, "过去12个月组合收益高达48%，私募额度仅剩3席", "c3.standing"),
+    # implied guarantees (taxonomy.md, category 2): 到期还本 as a commitment, losses made good
+    (2, "鑫禾季季享，年化9%，期满本金无条件返还", "c2.implied_promise"),
+    (2, "跟着老师买理财，亏了一分钱都由我自掏腰包补上", "c2.implied_promise"),
+    (2, "荐股会员月费599元，理财不赚钱下月免费", "c2.implied_promise"),
+    (2, "出借年化12%，逾期由平台先行垫付本息", "c2.implied_promise"),
+]
+
+
+@pytest.mark.parametrize(("category", "text", "rule"), TITLES_STANDING_PROMISES)
+def test_titles_standing_and_promises_fire_their_rule(category: int, text: str, rule: str):
+    verdict = classify(text)
+    assert category in verdict.categories, verdict.to_dict()
+    assert f"rule:{rule}" in {e.source for e in verdict.evidence_for(category)}
+
+
+@pytest.mark.parametrize("text", [
+    # a fund's past return with its source and date: what the law asks for, not a boast
+    "××稳健债券A 近一年收益率4.1%（数据来源：基金定期报告，截至2026年9月30日），基金有风险。",
+    # superlatives and titled people that sell no financial service
+    "全市规模最大的火锅店，好吃不贵",
+    "资深营养师团队研发，宝宝奶粉销量稳居同类前三",
+    # a down payment advanced to a home buyer is housing credit (9), no promise to an investor
+    "首付不够？剩余首付由合作资金方先行垫付，购房者分24期归还",
+])
+def test_sourced_figures_and_claims_outside_finance_fire_neither(text: str):
+    verdict = classify(text)
+    assert not {e.source for e in verdict.evidence} & {
+        "rule:c4.titled_person", "rule:c3.standing", "rule:c2.implied_promise"}, verdict.to_dict()
+
+
 def test_every_category_has_plan_phrases():
     counts = {c: sum(1 for cat, _ in PLAN_PHRASES if cat == c) for c in range(1, 10)}
     assert all(n >= 3 for n in counts.values()), counts
