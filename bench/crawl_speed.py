@@ -598,10 +598,7 @@ def main() -> None:
         print("PSS over the crawl, MB (crawl process / store writer / browser): " + ", ".join(
             f"{t:.0f} s {c // 1024}/{w // 1024}/{b // 1024}" for t, c, w, b in
             MEMORY_SERIES[::step] + MEMORY_SERIES[-1:]))
-        if not args.keep:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+        _finish(work, profile=args.profile, keep=args.keep)
         return
 
     rows = [("bare Scrapy (follow links)", b["pages"], b["elapsed"], bare_wall, bare_cpu,
@@ -627,7 +624,12 @@ def main() -> None:
           f"{f['hits']} hits; filter list: {args.filter_list}")
     if f["pages"] != b["pages"]:
         print(f"note: the crawls saw different page counts ({b['pages']} / {f['pages']})")
-    if args.profile:
+    _finish(work, profile=args.profile, keep=args.keep)
+
+
+def _finish(work: Path, *, profile: bool, keep: bool) -> None:
+    """Print the profiles (``--profile``); keep the work folder with them, or remove it."""
+    if profile:
         import pstats
 
         print("\nfull crawl, cProfile (main thread), top 30 by own time:")
@@ -637,7 +639,7 @@ def main() -> None:
             print("\nthe store writer, cProfile, top 20 by own time:")
             pstats.Stats(str(work / "writer.prof")).sort_stats("tottime").print_stats(20)
             print(f"profile: {work / 'writer.prof'}")
-    if args.keep or args.profile:
+    if keep or profile:
         print(f"work folder kept: {work}")
     else:
         import shutil

@@ -21,6 +21,11 @@ AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 10
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+# what a response's callback yields (a page, its few ad units, its links) is handled this many
+# at a time: Scrapy starts that many worker tasks for every response whatever it yields (100
+# by default, about a tenth of the crawl process's CPU on bench/crawl_speed.py's portal), and
+# the pipelines are synchronous, so more at a time gains nothing
+CONCURRENT_ITEMS = 8
 
 # bounds on hostile content
 DOWNLOAD_TIMEOUT = int(os.environ.get("JINJIAN_DOWNLOAD_TIMEOUT", "30"))
