@@ -25,6 +25,7 @@ from contextlib import suppress
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
@@ -94,7 +95,13 @@ async def settle(page: Any, quiet_ms: int = QUIET_MS, limit_ms: int = SETTLE_LIM
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_ms / 1000
     while True:
-        quiet = min(network.quiet_ms(), float(await page.evaluate(_DOM_QUIET_JS)))
+        try:
+            dom = float(await page.evaluate(_DOM_QUIET_JS))
+        except (PlaywrightError, TypeError, ValueError):
+            # the document is being replaced (a script navigated) or answers nonsense (a
+            # hostile page may define the name): not quiet yet, and the limit still holds
+            dom = 0.0
+        quiet = min(network.quiet_ms(), dom if dom >= 0 else 0.0)
         left = deadline - loop.time()
         if quiet >= quiet_ms or left <= 0:
             return
@@ -144,6 +151,9 @@ class PagePoolHandler(ScrapyPlaywrightDownloadHandler):
                 page, uses = self._idle.pop()
                 if not page.is_closed():
                     request.meta["playwright_page"] = page
+                    network = _networks.get(page)
+                    if network is not None:  # what the last document left pending is not
+                        network.inflight.clear()  # this render's to wait for
                     break
                 uses = 0
             request.meta["playwright_include_page"] = True  # scrapy-playwright leaves it open
