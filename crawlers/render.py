@@ -1,4 +1,5 @@
-"""The crawl's browser download handler: scrapy-playwright's, reusing its pages.
+"""The crawl's browser download handler: scrapy-playwright's, reusing its pages, one for http
+and https; and the wait of a render (``settle``: until the page is quiet).
 
 scrapy-playwright opens a new page (tab) for every render and closes it after. A new page is
 most of a render's cost in Chromium: a new target with its renderer process, Playwright's
