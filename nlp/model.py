@@ -174,7 +174,7 @@ class Vocabulary:
         holds the same 120,000 grams again): a scoring-only vocabulary, which no longer
         pickles."""
         self._automaton()
-        self.__dict__["_n_chars"] = len(self.chars)
+        self.__dict__["_frozen"] = True
         self.chars = {}
 
     def _idf(self) -> np.ndarray:
@@ -185,7 +185,7 @@ class Vocabulary:
         return idf
 
     def __getstate__(self) -> dict[str, Any]:
-        if "_n_chars" in self.__dict__:
+        if self.__dict__.get("_frozen"):
             raise TypeError("a frozen (scoring-only) vocabulary does not pickle: load the "
                             "artefact with load(path) to save it")
         return {k: v for k, v in self.__dict__.items() if k not in ("_ac", "_idf_all")}
@@ -204,9 +204,6 @@ class FeatureNames:
 
     def __getitem__(self, i: int) -> str:
         return self.blob[self.offsets[i]:self.offsets[i + 1]].decode()
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
 
 
 def _tfidf(ids: np.ndarray, idf: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
@@ -470,9 +467,10 @@ def _release_freed_memory() -> None:
 
 
 def get_model() -> Model | None:
-    """The process-wide model, loaded once, for scoring (:meth:`Model.for_scoring`); None when ``JINJIAN_MODEL=off`` or when the built-in
-    artefact has not been built (then the rules classify alone, with one warning). A model that
-    is named but missing, or unreadable, raises :class:`ModelError`."""
+    """The process-wide model, loaded once, for scoring (:meth:`Model.for_scoring`); None when
+    ``JINJIAN_MODEL=off`` or when the built-in artefact has not been built (then the rules
+    classify alone, with one warning). A model that is named but missing, or unreadable, raises
+    :class:`ModelError`."""
     global _model, _model_loaded
     if _model_loaded:
         return _model
