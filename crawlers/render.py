@@ -27,7 +27,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
@@ -87,12 +86,8 @@ async def settle(page: Any, quiet_ms: int = QUIET_MS, limit_ms: int = SETTLE_LIM
     have passed. Playwright's ``networkidle`` waits for 500 ms without a connection and
     ignores the document; the crawl waited that and 500 ms more, about a second of every render
     (bench/render_cost.py), and a page that keeps a connection open never got there. A page
-    this handler did not make (no request tracking) waits for ``networkidle`` as before."""
-    network = _networks.get(page)
-    if network is None:
-        with suppress(PlaywrightTimeoutError):
-            await page.wait_for_load_state("networkidle", timeout=limit_ms)
-        return
+    this handler did not make has its requests followed from now on."""
+    network = _networks.get(page) or _networks.setdefault(page, _Network(page))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_ms / 1000
     while True:
