@@ -3,12 +3,14 @@ hit ad units, stored content-addressed, their SHA-256 recorded on the documents.
 
 This runs after the Scrapy crawl, on what the store says this run hit (``hit_pages``): each page
 is rendered once more in the Debian Chromium (``take_screenshots``), whether the crawl fetched
-it statically or rendered it, so that every screenshot is taken the same way.
+it statically or rendered it, so that every screenshot is taken the same way. Pages without a
+screenshot of the content now indexed go first, so that a night capped below its hit pages
+leaves the rest to the next, which starts with them.
 
 - Files: ``default_screenshot_dir(STORE)`` (``STORE/screenshots``; ``$JINJIAN_SCREENSHOT_DIR``
   overrides), as ``ab/abcdef….png`` named by the SHA-256 of the PNG, written atomically.
 - A page document gets ``extra["screenshot"] = {"file", "sha256", "taken_at", "url", "width",
-  "height", …}``; an ad unit the crop of its element, cut from that full-page image (``box`` in
+  "height", "indexed_content_hash", …}``; an ad unit the crop of its element, cut from that full-page image (``box`` in
   page pixels, ``page_sha256``), or ``{"error": …}`` when its element is not in the rendered
   page: a unit that cannot be found is reported, never faked.
 - Bounds: navigation timeout, a wait for the network to go quiet, the captured height and width
@@ -194,19 +196,41 @@ def verify(folder: Path, info: dict[str, Any]) -> str:
 @dataclass
 class PagePlan:
     """One page to render: its document (None when only its ad units are indexed) and the
-    ad units on it with hits."""
+    ad units on it with hits; ``shot_at``: when its screenshot of the content now indexed was
+    taken ('' when it has none)."""
 
     url: str
     page: Document | None
     ads: list[Document] = field(default_factory=list)
     score: float = 0.0
+    shot_at: str = ""
+
+
+def shot_is_current(doc: Document) -> str:
+    """When ``doc``'s screenshot (or crop) of the content now indexed was taken; '' when it has
+    none, or its screenshot shows content the crawl has since seen change."""
+    info = (doc.extra or {}).get("screenshot") or {}
+    if info.get("indexed_content_hash") != doc.content_hash:
+        return ""
+    return str(info.get("taken_at") or "")
+
+
+def _load(store: Store, plan: PagePlan, ad_ids: set[str]) -> None:
+    plan.page = store.document(doc_id(plan.url))
+    plan.ads = [ad for ad_id in sorted(ad_ids) if (ad := store.document(ad_id)) is not None]
 
 
 def hit_pages(store: Store, since: str, limit: int | None = None) -> list[PagePlan]:
     """The pages with hits last seen at or after ``since`` (this run), each once, with the ad
-    units on them that have hits; the highest-scoring first. Only the first ``limit`` plans
-    carry their documents (the others are not shot this run: a night of 10,000 hit pages held
-    every page's text in memory for 500 screenshots)."""
+    units on them that have hits, in the order to shoot them: first the pages without a
+    screenshot of the content now indexed (new hit pages, changed pages, pages a capped night
+    left out), the highest-scoring first; then those that have one, the oldest screenshot
+    first. So a night with more hit pages than ``limit`` leaves the rest for the next, which
+    starts with them, and every hit page gets its screenshot.
+
+    Each page's documents are read once to see whether its screenshot is current, and kept
+    only by the first ``limit`` plans (a night of 10,000 hit pages held every page's text in
+    memory for 500 screenshots)."""
     plans: dict[str, PagePlan] = {}
     ads: dict[str, set[str]] = {}
     for h in store.hits(HitQuery(since=since, sort="score")):
@@ -217,14 +241,21 @@ def hit_pages(store: Store, since: str, limit: int | None = None) -> list[PagePl
             plan = plans[h.url] = PagePlan(h.url, None, score=h.score)
         if h.doc_type == "ad":
             ads.setdefault(h.url, set()).add(h.doc_id)
-    ordered = sorted(plans.values(), key=lambda p: (-p.score, p.url))
-    for plan in ordered[:limit]:
-        plan.page = store.document(doc_id(plan.url))
-        for ad_id in sorted(ads.get(plan.url, ())):
-            ad = store.document(ad_id)
-            if ad is not None:
-                plan.ads.append(ad)
-    return ordered
+    unshot: list[PagePlan] = []
+    current: list[PagePlan] = []
+    for plan in sorted(plans.values(), key=lambda p: (-p.score, p.url)):
+        _load(store, plan, ads.get(plan.url, set()))
+        docs = ([plan.page] if plan.page is not None else []) + plan.ads
+        times = [shot_is_current(d) for d in docs]
+        plan.shot_at = min(times) if docs and all(times) else ""
+        (current if plan.shot_at else unshot).append(plan)
+        if plan.shot_at or (limit is not None and len(unshot) > limit):
+            plan.page, plan.ads = None, []  # read again below when there is room for it
+    current.sort(key=lambda p: (p.shot_at, -p.score, p.url))
+    room = None if limit is None else max(0, limit - len(unshot))
+    for plan in current[:room]:
+        _load(store, plan, ads.get(plan.url, set()))
+    return unshot + current
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -255,6 +286,7 @@ class ShotReport:
     folder: Path
     shots: list[PageShot] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # over the per-run limit
+    skipped_current: int = 0  # of which have a screenshot of their content from an earlier run
     store_errors: list[str] = field(default_factory=list)
 
     @property
@@ -272,6 +304,13 @@ class ShotReport:
     @property
     def missing_units(self) -> list[tuple[str, UnitShot]]:
         return [(s.url, u) for s in self.shots for u in s.units if u.error]
+
+    def stats(self) -> dict[str, int]:
+        """The counts the run record keeps: pages shot, crops, pages that failed, hit pages
+        over the limit and, of those, how many have no screenshot of their content yet."""
+        return {"pages": self.pages, "crops": self.crops, "failed": len(self.failed),
+                "not_taken": len(self.skipped),
+                "not_taken_without_screenshot": len(self.skipped) - self.skipped_current}
 
 
 # --- the private-address guard -----------------------------------------------------------------
@@ -698,7 +737,9 @@ def take_screenshots(store: Store, plans: list[PagePlan], folder: Path, cfg: Sho
     files there too (``info["warc"]``). A failure (of a page, of the store, of the browser) is
     in the report, never raised."""
     report = ShotReport(folder)
-    todo, report.skipped = plans[:cfg.max_pages], [p.url for p in plans[cfg.max_pages:]]
+    todo, rest = plans[:cfg.max_pages], plans[cfg.max_pages:]
+    report.skipped = [p.url for p in rest]
+    report.skipped_current = sum(1 for p in rest if p.shot_at)
     if not todo:
         return report
     folder.mkdir(parents=True, exist_ok=True)
@@ -707,6 +748,13 @@ def take_screenshots(store: Store, plans: list[PagePlan], folder: Path, cfg: Sho
     def done(shot: PageShot) -> None:
         report.shots.append(shot)
         plan = by_url[shot.url]
+        # what each record shows: the content indexed when it was taken (hit_pages shoots a
+        # page whose content the crawl has since seen change before one whose has not)
+        if shot.info and plan.page is not None:
+            shot.info["indexed_content_hash"] = plan.page.content_hash
+        hashes = {ad.id: ad.content_hash for ad in plan.ads}
+        for unit in shot.units:
+            unit.info["indexed_content_hash"] = hashes.get(unit.doc_id, "")
         try:
             if shot.info and plan.page is not None:
                 store.set_screenshot(plan.page.id, shot.info)

@@ -1,9 +1,10 @@
 """What the nightly job keeps in the store besides documents and hits: run records (with their
-change reports), tips (举报) and closure re-checks.
+change reports), tips (举报), closure re-checks, and the change lists of runs too long to keep in
+their record (in chunks, ``change``).
 
 Every backend stores them the same way, as :class:`NightlyRecord` — a kind, a key, a time, a
 site and a JSON body — so one small set of backend methods (``Store.put_record``,
-``Store.records``, ``Store.record``, ``Store.export_records``) carries all three, and
+``Store.records``, ``Store.record``, ``Store.export_records``) carries them all, and
 ``jinjian index copy`` moves them as they are.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-RECORD_KINDS = ("run", "tip", "recheck")
+RECORD_KINDS = ("run", "tip", "recheck", "change")  # change: a chunk of a run's change list
 RUN_EXIT_STATES = ("success", "partial", "failure", "interrupted")
 TIP_SOURCES = ("12315", "12345", "letter", "web", "phone", "other")
 TIP_STATUSES = ("pending", "crawled", "known", "failed")
@@ -48,8 +49,13 @@ class RunRecord:
     resumed: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
     sites: list[dict[str, Any]] = field(default_factory=list)  # per target (SiteResult.to_json)
-    new_hits: list[dict[str, Any]] = field(default_factory=list)  # {id, site, category, url, …}
+    # {id, site, category, url, …}; a list longer than jinjian.runs.CHANGE_SAMPLE keeps only its
+    # highest-scoring entries here, its length in ``totals`` and all of it in ``chunks`` stored
+    # change records (jinjian.runs.change_entries reads them back)
+    new_hits: list[dict[str, Any]] = field(default_factory=list)
     gone_hits: list[dict[str, Any]] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    chunks: dict[str, int] = field(default_factory=dict)
     new_sites: list[dict[str, Any]] = field(default_factory=list)  # {site, kind, first_seen}
     failed_sites: list[dict[str, Any]] = field(default_factory=list)  # {site, url, errors}
     monitors: list[dict[str, Any]] = field(default_factory=list)  # failed crawl-health checks
@@ -58,6 +64,11 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def count(self, name: str) -> int:
+        """How many entries the change list ``name`` has (``new_hits``, ``gone_hits``), those
+        left out of the record included."""
+        return int(self.totals.get(name, len(getattr(self, name))))
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RunRecord:

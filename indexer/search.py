@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from indexer import text as fulltext
 from indexer.base import (
@@ -320,6 +320,11 @@ def open_search_store(url: str, *, create: bool = True, retries: int | None = No
         backoff = float(os.environ.get("JINJIAN_STORE_BACKOFF", "0.5"))
     return SearchStore(url, transport, prefix, create=create, retries=retries, backoff=backoff,
                        version=str(info.get("version", {}).get("number", "")))
+
+
+def _path(doc_id: str) -> str:
+    """A document id as one segment of a request path (a change record's key has slashes)."""
+    return quote(doc_id, safe="")
 
 
 # --- records <-> sources ------------------------------------------------------------------------
@@ -906,7 +911,7 @@ class SearchStore(Store):
                        "audit": [*(got.source.get("audit") or []), entry.to_json()],
                        "updated_ms": _ms()}
             try:
-                self._call("POST", f"/{self.alias['hits']}/_update/{hit}", body={"doc": partial},
+                self._call("POST", f"/{self.alias['hits']}/_update/{_path(hit)}", body={"doc": partial},
                            params={**got.cas(), "refresh": "wait_for"})
             except HTTPError as exc:
                 if exc.status in (404, 409):
@@ -966,7 +971,7 @@ class SearchStore(Store):
             new = replace(old, icp=old.icp if icp is None else icp,
                           operator=old.operator if operator is None else operator)
             try:
-                self._call("POST", f"/{self.alias['sites']}/_update/{site}",
+                self._call("POST", f"/{self.alias['sites']}/_update/{_path(site)}",
                            body={"doc": _site_source(new)},
                            params={**got.cas(), "refresh": "wait_for"})
             except HTTPError as exc:
@@ -983,7 +988,7 @@ class SearchStore(Store):
         source = {"rid": rid, "kind": record.kind, "key": record.key, "at": record.at,
                   "site": record.site, "body": record.body, "updated_ms": _ms()}
         try:
-            self._call("PUT", f"/{self.alias['nightly']}/_doc/{rid}", body=source,
+            self._call("PUT", f"/{self.alias['nightly']}/_doc/{_path(rid)}", body=source,
                        params={"refresh": "wait_for"})
         except HTTPError as exc:
             raise StoreError(f"{self.location}: {record.kind} {record.key}: {exc}") from None

@@ -167,12 +167,13 @@ def _run_job(parsed: Any, targets_file: Path, location: str, *, shots: Any, limi
     # put the store's size into the crawl process's resident memory beside Chromium
     with open_store_or_fail(location, create=True, mmap=False) as opened:
         _print_run(report, opened)
-    screenshot_hits(location, report.started, shots)
+    shot = screenshot_hits(location, report.started, shots)
     with open_store_or_fail(location, create=True, mmap=False) as opened:
         try:
             run = record_run(opened, report, run_id=run_id, targets_file=targets_file,
                              targets=parsed, plan=plan, warc_dir=default_warc_dir(location),
-                             webhook_url=settings().webhook_url, limits=limits, say=err.print)
+                             webhook_url=settings().webhook_url, limits=limits, say=err.print,
+                             screenshots=shot.stats() if shot is not None else None)
         except StoreError as exc:
             fail(f"the crawl ran (log {report.log_file}) but its run record could not be "
                  f"kept: {exc}", 1)

@@ -3,7 +3,6 @@ records from the command line."""
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -48,24 +47,29 @@ def runs_list(
     new_sites, failed_sites and stats (the whole run record)."""
     if ctx.invoked_subcommand is not None:
         return
+    from indexer import StoreError
+    from jinjian.runs import write_run_json
+
     if limit is not None and limit < 0:
         fail(f"--limit {limit}: must be 0 or more")
     with open_store_or_fail(store, create=False) as opened:
         runs = opened.runs(limit=limit)
-    if fmt is TableJson.json:
-        for run in runs:
-            d = run.to_json()
-            json_line({"id": d.pop("id"), "started": d.pop("started"),
-                        "finished": d.pop("finished"), "exit_state": d.pop("exit_state"), **d})
-        return
+        if fmt is TableJson.json:
+            for run in runs:
+                try:
+                    write_run_json(opened, run, sys.stdout)
+                except StoreError as exc:
+                    fail(str(exc), 1)
+                sys.stdout.write("\n")
+            return
     table = Table()
     for col in ("id", "started", "finished", "exit state", "pages", "new hits", "gone hits",
                 "new sites", "failed sites", "health"):
         table.add_column(col, overflow="fold")
     for run in runs:
         table.add_row(run.id, run.started, run.finished, run.exit_state,
-                      str(run.stats.get("pages", 0)), str(len(run.new_hits)),
-                      str(len(run.gone_hits)), str(len(run.new_sites)),
+                      str(run.stats.get("pages", 0)), str(run.count("new_hits")),
+                      str(run.count("gone_hits")), str(len(run.new_sites)),
                       str(len(run.failed_sites)),
                       "ok" if not run.monitors else f"{len(run.monitors)} failed")
     out.print(table)
@@ -79,16 +83,21 @@ def runs_show(
     store: StoreOpt = None,
 ) -> None:
     """Print one run's change report (Markdown, or the run record as JSON)."""
-    from jinjian.runs import render_markdown
+    from indexer import StoreError
+    from jinjian.runs import render_markdown, write_run_json
 
     with open_store_or_fail(store, create=False) as opened:
         run = opened.run(run_id)
-    if run is None:
-        fail(f"run {run_id!r}: no such run (see `jinjian runs`)")
-    if fmt is MdJson.json:
-        sys.stdout.write(json.dumps(run.to_json(), ensure_ascii=False, indent=1) + "\n")
-    else:
-        sys.stdout.write(render_markdown(run))
+        if run is None:
+            fail(f"run {run_id!r}: no such run (see `jinjian runs`)")
+        if fmt is MdJson.json:
+            try:
+                write_run_json(opened, run, sys.stdout, indent=1)
+            except StoreError as exc:
+                fail(str(exc), 1)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(render_markdown(run))
 
 
 # --- sites -----------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def summary(run: RunRecord) -> dict[str, Any]:
     """What the webhook receives: the run's counts and its failed checks."""
     return {"run": run.id, "started": run.started, "finished": run.finished,
             "exit_state": run.exit_state, "targets_file": run.targets_file,
-            "new_hits": len(run.new_hits), "gone_hits": len(run.gone_hits),
+            "new_hits": run.count("new_hits"), "gone_hits": run.count("gone_hits"),
             "new_sites": len(run.new_sites),
             "failed_sites": [s["url"] for s in run.failed_sites],
             "still_online": [c["site"] for c in run.rechecks if c["outcome"] == "still_online"],

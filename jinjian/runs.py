@@ -13,6 +13,13 @@ After each ``jinjian crawl`` a :class:`~indexer.nightly.RunRecord` goes into the
 
 The record (JSON) and its Markdown rendering are written beside the crawl log too.
 
+A night can bring tens of thousands of new hits (the first crawl of a large target list): the
+change lists are built as the store's hits are read, and one longer than ``CHANGE_SAMPLE`` goes
+to the store in chunks of ``CHANGE_CHUNK`` entries (``change`` records); the run record keeps its
+``CHANGE_SAMPLE`` highest-scoring entries and its length (``RunRecord.count``). Whatever prints
+or writes a run as JSON streams the whole list back from the chunks (``write_run_json``), so the
+job's memory does not grow with the night's hits and nothing is left out.
+
 Exit states and codes: ``success`` 0 (every target fetched pages), ``partial`` 3 (some targets
 failed: they are reported), ``failure`` 4 (every target failed, nothing fetched),
 ``interrupted`` 130 (stopped before the end; the next run resumes). 1: the run could not start
@@ -22,15 +29,16 @@ failed: they are reported), ``failure`` 4 (every target failed, nothing fetched)
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from indexer import Hit, HitQuery, Store
-from indexer.nightly import RunRecord
+from indexer import Hit, HitQuery, Store, StoreError
+from indexer.nightly import NightlyRecord, RunRecord
 from rules.categories import CATEGORIES
 
 if TYPE_CHECKING:
@@ -42,6 +50,9 @@ if TYPE_CHECKING:
 EXIT_CODES = {"success": 0, "partial": 3, "failure": 4, "interrupted": 130}
 EVIDENCE_CHARS = 160
 PREVIOUS_RUNS = 200  # how far back a site's previous successful crawl is looked for
+CHANGE_LISTS = ("new_hits", "gone_hits")
+CHANGE_SAMPLE = 100  # entries of a change list the run record itself keeps
+CHANGE_CHUNK = 1000  # entries of a longer list per stored change record
 
 
 def new_run_id() -> str:
@@ -79,21 +90,114 @@ def _previous_ok(runs: list[RunRecord], site: str) -> str | None:
     return None
 
 
+class _ChangeList:
+    """One change list of a run, built entry by entry: it keeps the ``CHANGE_SAMPLE``
+    highest-scoring entries and at most one chunk of the rest, writing full chunks to the
+    store."""
+
+    def __init__(self, store: Store, run: RunRecord, name: str) -> None:
+        self.store, self.run, self.name = store, run, name
+        self.total = 0
+        self.chunks = 0
+        self.pending: list[dict[str, Any]] = []
+        self.top: list[tuple[float, int, dict[str, Any]]] = []  # a heap: the lowest first
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.total += 1
+        item = (float(entry.get("score") or 0.0), -self.total, entry)  # ties: the earlier
+        if len(self.top) < CHANGE_SAMPLE:
+            heapq.heappush(self.top, item)
+        elif item > self.top[0]:
+            heapq.heapreplace(self.top, item)
+        self.pending.append(entry)
+        if len(self.pending) >= CHANGE_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.store.put_record(NightlyRecord(
+            "change", chunk_key(self.run.id, self.name, self.chunks), self.run.started,
+            {"run": self.run.id, "list": self.name, "entries": self.pending}))
+        self.chunks += 1
+        self.pending = []
+
+    def finish(self) -> None:
+        """Put the list into the run: whole when it is short; else its sample, with the rest
+        stored."""
+        if self.total <= CHANGE_SAMPLE:
+            entries = self.pending
+        else:
+            if self.pending:
+                self._flush()
+            entries = [e for _, _, e in sorted(self.top, reverse=True)]
+            self.run.chunks[self.name] = self.chunks
+        setattr(self.run, self.name, entries)
+        self.run.totals[self.name] = self.total
+
+
+def chunk_key(run_id: str, name: str, n: int) -> str:
+    return f"{run_id}/{name}/{n:06d}"
+
+
+def change_entries(store: Store, run: RunRecord, name: str) -> Iterator[dict[str, Any]]:
+    """Every entry of the change list ``name`` of ``run``, in the order it was built: from its
+    stored chunks when the record keeps only a sample. Raises ``StoreError`` when a chunk is
+    missing."""
+    chunks = run.chunks.get(name, 0)
+    if not chunks:
+        yield from getattr(run, name)
+        return
+    for n in range(chunks):
+        found = store.record("change", chunk_key(run.id, name, n))
+        if found is None:
+            raise StoreError(f"run {run.id}: chunk {n} of its {name} is not in the store "
+                             f"({run.count(name)} entries in {chunks} chunks)")
+        yield from found.body.get("entries", [])
+
+
+def write_run_json(store: Store, run: RunRecord, out: TextIO, indent: int | None = None
+                   ) -> None:
+    """``run`` as one JSON object with its whole change lists, written as they are read (a
+    list of 80,000 new hits is not held in memory); no trailing newline."""
+    d = run.to_json()
+    for name in (*CHANGE_LISTS, "chunks"):
+        d.pop(name)
+    head = json.dumps(d, ensure_ascii=False, indent=indent).rstrip()
+    out.write(head[:-1].rstrip())
+    if indent:
+        pad = " " * indent
+        sep, opening, item_sep, close = f",\n{pad}", f"\n{pad * 2}", f",\n{pad * 2}", f"\n{pad}]"
+    else:
+        sep, opening, item_sep, close = ", ", "", ", ", "]"
+    for name in CHANGE_LISTS:
+        out.write(f'{sep}"{name}": [')
+        n = 0
+        for entry in change_entries(store, run, name):
+            out.write(item_sep if n else opening)
+            out.write(json.dumps(entry, ensure_ascii=False))
+            n += 1
+        out.write(close if n else "]")
+    out.write("\n}" if indent else "}")
+
+
 def change_report(store: Store, run: RunRecord) -> None:
     """Fill in the run's new hits, gone hits, new sites and failed sites from the store."""
     started = run.started
-    run.new_hits = [_hit_entry(h) for h in store.hits(HitQuery(since=started, sort="first_seen"))
-                    if h.first_seen >= started]
+    new = _ChangeList(store, run, "new_hits")
+    for h in store.hits(HitQuery(since=started, sort="first_seen")):
+        if h.first_seen >= started:
+            new.add(_hit_entry(h))
+    new.finish()
     earlier = [r for r in store.runs(limit=PREVIOUS_RUNS) if r.id != run.id]
-    gone: list[dict[str, Any]] = []
+    gone = _ChangeList(store, run, "gone_hits")
     if run.exit_state != "interrupted":
         crawled = sorted({s["site"] for s in run.sites if not s["failed"]})
         for site in crawled:
             since = _previous_ok(earlier, site)
             for h in store.hits(HitQuery(site=site, until=started, sort="last_seen")):
                 if h.last_seen < started and (since is None or h.last_seen >= since):
-                    gone.append(_hit_entry(h))
-    run.gone_hits = gone
+                    gone.add(_hit_entry(h))
+    del earlier
+    gone.finish()
     run.new_sites = [{"site": r.site, "kind": r.kind, "first_seen": r.first_seen}
                      for r in store.site_records() if r.first_seen >= started]
     run.failed_sites = [{"site": s["site"], "url": s["url"], "kind": s["kind"],
@@ -150,6 +254,28 @@ def _hit_rows(hits: list[dict[str, Any]]) -> list[str]:
     return [*rows, ""]
 
 
+def _hit_section(run: RunRecord, name: str, title: str) -> list[str]:
+    entries: list[dict[str, Any]] = getattr(run, name)
+    total = run.count(name)
+    if total <= len(entries):
+        return [f"## {title} ({total})", "", *_hit_rows(entries)]
+    return [f"## {title} ({total}; the {len(entries)} highest-scoring below)", "",
+            f"All {total}: `jinjian runs show {run.id} --format json` (its `{name}`), or "
+            f"run-{run.id}.json beside the log.", "", *_hit_rows(entries)]
+
+
+def _screenshot_line(shots: dict[str, int] | None) -> list[str]:
+    if not shots:
+        return []
+    line = (f"- screenshots: {shots['pages']} hit pages, {shots['crops']} ad-unit crops, "
+            f"{shots['failed']} failed")
+    if shots["not_taken"]:
+        line += (f"; {shots['not_taken']} hit pages over the per-run limit, "
+                 f"{shots['not_taken_without_screenshot']} of them without a screenshot yet "
+                 "(shot first next run)")
+    return [line]
+
+
 def render_markdown(run: RunRecord) -> str:
     """The change report of ``run`` as Markdown (crawled text escaped: it renders as text)."""
     s = run.stats
@@ -161,9 +287,10 @@ def render_markdown(run: RunRecord) -> str:
         f"- {s.get('pages', 0)} pages, {s.get('ads', 0)} ad units, {s.get('landings', 0)} "
         f"landing pages, {s.get('rendered', 0)} rendered, {s.get('errors', 0)} errors, "
         f"from {s.get('targets', 0)} targets ({s.get('failed_targets', 0)} failed)",
+        *_screenshot_line(s.get("screenshots")),
         f"- log: {md(run.log_file)}", "",
-        f"## New hits ({len(run.new_hits)})", "", *_hit_rows(run.new_hits),
-        f"## Hits no longer seen ({len(run.gone_hits)})", "", *_hit_rows(run.gone_hits),
+        *_hit_section(run, "new_hits", "New hits"),
+        *_hit_section(run, "gone_hits", "Hits no longer seen"),
         f"## New sites ({len(run.new_sites)})", "",
     ]
     lines += [f"- {md(x['site'])} ({x['kind']}), first seen {x['first_seen']}"
@@ -188,24 +315,28 @@ def render_markdown(run: RunRecord) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_files(run: RunRecord, folder: Path) -> tuple[Path, Path]:
-    """Write ``run-<id>.json`` and ``run-<id>.md`` into ``folder`` (beside the log)."""
+def write_files(store: Store, run: RunRecord, folder: Path) -> tuple[Path, Path]:
+    """Write ``run-<id>.json`` (with the whole change lists) and ``run-<id>.md`` into
+    ``folder`` (beside the log)."""
     folder.mkdir(parents=True, exist_ok=True)
     as_json = folder / f"run-{run.id}.json"
     as_md = folder / f"run-{run.id}.md"
-    as_json.write_text(json.dumps(run.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+    with open(as_json, "w", encoding="utf-8") as f:
+        write_run_json(store, run, f, indent=1)
     as_md.write_text(render_markdown(run), encoding="utf-8")
     return as_json, as_md
 
 
 def record_run(store: Store, report: CrawlReport, *, run_id: str, targets_file: Path,
                targets: TargetsFile, plan: TipPlan, warc_dir: Path | None, webhook_url: str,
-               limits: Thresholds, say: Callable[[str], Any]) -> RunRecord:
+               limits: Thresholds, say: Callable[[str], Any],
+               screenshots: dict[str, int] | None = None) -> RunRecord:
     """After the crawl: the run record with its change report, monitors, tips and closure
     re-checks, kept in the store and written beside the log; the webhook told.
 
     ``targets`` is the targets file as loaded (``plan.targets`` adds the tips' targets);
-    ``say`` prints one line for the operator.
+    ``say`` prints one line for the operator; ``screenshots``: the screenshot phase's counts
+    (``ShotReport.stats``), kept in the run's statistics.
     """
     from jinjian.monitors import check_run, post_webhook, summary
     from jinjian.recheck import recheck_all
@@ -220,6 +351,8 @@ def record_run(store: Store, report: CrawlReport, *, run_id: str, targets_file: 
                     allow_private_addresses=targets.allow_private_addresses,
                     log_file=report.log_file, resumed=report.resumed, stats=run_stats(report),
                     sites=sites)
+    if screenshots is not None:
+        run.stats["screenshots"] = screenshots
     change_report(store, run)
     previous = next((r for r in store.runs(limit=PREVIOUS_RUNS)
                      if r.id != run.id and r.exit_state != "interrupted"), None)
@@ -231,8 +364,9 @@ def record_run(store: Store, report: CrawlReport, *, run_id: str, targets_file: 
         run.rechecks = [c.to_json() for c in recheck_all(store, run_id=run.id,
                                                          warc_dir=warc_dir)]
         store.put_run(run)
-    as_json, as_md = write_files(run, Path(report.log_file).parent)
-    say(f"run {run.id}: {run.exit_state}: {len(run.new_hits)} new hits, {len(run.gone_hits)} "
+    as_json, as_md = write_files(store, run, Path(report.log_file).parent)
+    say(f"run {run.id}: {run.exit_state}: {run.count('new_hits')} new hits, "
+        f"{run.count('gone_hits')} "
         f"no longer seen, {len(run.new_sites)} new sites, {len(run.failed_sites)} failed sites, "
         f"{len(run.monitors)} health checks failed, {len(run.rechecks)} closure re-checks, "
         f"{len(run.tips)} tips")

@@ -118,3 +118,66 @@ def test_through_a_proxy_that_fails_a_site_is_not_taken_for_gone(monkeypatch):
         evidence = fetch("http://closed-site.invalid/", allow_private=False, client=client)
     assert evidence["via_proxy"] is True
     assert evidence["verdict"] == "inconclusive" and "connect" in evidence["reason"]
+
+
+@pytest.mark.parametrize("store_space", STORE_BACKENDS, indirect=True)
+def test_a_night_of_many_new_hits_keeps_a_sample_in_its_record_and_every_hit_in_the_store(
+        store_space, tmp_path, monkeypatch):
+    """A change list longer than the sample goes to the store in chunks as the hits are read;
+    the record keeps the highest-scoring, its length, and `jinjian runs show --format json`
+    (and the run's JSON file) give every entry, in the order an unsampled report has them."""
+    import json
+
+    from jinjian import runs
+
+    store = store_space.open()
+    started = "2026-12-02T00:00:00Z"
+    for i in range(10):
+        url = f"http://www.many.cn/{i}.html"
+        store.write_document(
+            Document(id=doc_id(url), doc_type="page", url=url, site="many.cn", kind="p2p",
+                     text=f"保本保息 {i}", content_hash=f"h{i}",
+                     fetched_at=f"2026-12-02T01:00:0{i}Z"),
+            {"categories": [2], "scores": {"2": 0.5 + (i * 7 % 10) / 100},
+             "evidence": [{"category": 2, "text": f"保本保息 {i}", "source": "rule:c2.t"}]},
+            f"2026-12-02T01:00:0{i}Z")
+    store.flush()
+
+    def night(run_id):
+        run = RunRecord(id=run_id, targets_file="t.yaml", targets_sha256="x", started=started,
+                        finished="2026-12-02T02:00:00Z", exit_state="success")
+        runs.change_report(store, run)
+        store.put_run(run)
+        return run
+
+    whole = night("r-whole")
+    monkeypatch.setattr(runs, "CHANGE_SAMPLE", 3)
+    monkeypatch.setattr(runs, "CHANGE_CHUNK", 4)
+    sampled = night("r-sampled")
+    store.flush()
+    assert len(whole.new_hits) == 10 and not whole.chunks
+    assert sampled.count("new_hits") == 10 and sampled.chunks == {"new_hits": 3}
+    assert [h["score"] for h in sampled.new_hits] == sorted(
+        (h["score"] for h in whole.new_hits), reverse=True)[:3], "the highest-scoring kept"
+    page = runs.render_markdown(sampled)
+    assert "## New hits (10; the 3 highest-scoring below)" in page
+    assert "jinjian runs show r-sampled --format json" in page
+    stored = store.run("r-sampled")
+    assert len(stored.new_hits) == 3 and stored.count("new_hits") == 10
+    location = store_space.locations[0]
+    shown = run_cli("runs", "show", "r-sampled", "--store", location, "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["new_hits"] == whole.new_hits, "every hit, in order"
+    listed = run_cli("runs", "--store", location, "--format", "json")
+    lines = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {r["id"]: r["new_hits"] for r in lines}["r-sampled"] == whole.new_hits
+    runs.write_files(store, sampled, tmp_path / "logs")
+    written = json.loads((tmp_path / "logs" / "run-r-sampled.json").read_text())
+    assert written["new_hits"] == whole.new_hits and written["gone_hits"] == []
+    # a chunk lost from the store: said, not papered over
+    sampled.chunks["new_hits"] = 4
+    store.put_run(sampled)
+    store.flush()
+    shown = run_cli("runs", "show", "r-sampled", "--store", location, "--format", "json")
+    assert shown.returncode == 1 and "chunk 3 of its new_hits is not in the store" in shown.stderr
+    assert "Traceback" not in shown.stderr

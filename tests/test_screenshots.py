@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from crawlers.screenshots import PagePlan, ShotConfig, take_screenshots
-from indexer import open_store
+from indexer import doc_id, open_store
 
 AD_STYLE = "width:320px;height:90px;background:#fff3e0;font-size:20px;overflow:hidden"
 NEWS = ("<p>今日财经要闻：央行发布货币政策执行报告，市场运行总体平稳，投资者应理性看待收益与风险。"
@@ -121,20 +121,45 @@ def test_hit_pages_have_a_full_page_png_whose_sha256_the_store_keeps(crawled, si
         assert colours is None or len(colours) > 20, "the page is not blank"
 
 
-def test_only_the_pages_to_shoot_are_read_from_the_store(crawled):
-    """The run's cap decides which hit pages are read (with their ad units) from the store;
-    the others are listed, in the same order, as skipped."""
+def test_a_capped_night_leaves_its_other_hit_pages_to_the_next_which_shoots_them_first(
+        site, tmp_path, cli):
+    """Two nights with a cap of one screenshot and two hit pages: the second night shoots the
+    page the first left out, not the first page again, and every hit page has its screenshot.
+    Then a page whose content changed since its screenshot comes before one whose did not."""
     from crawlers.screenshots import hit_pages
 
-    store, _, _ = crawled
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(f"allow_private_addresses: true\ntargets:\n  - url: {site.url()}\n"
+                       "    kind: portal\n    render: never\n    max_pages: 10\n")
+    store = tmp_path / "store"
+    args = ("crawl", "--targets", str(targets), "--store", str(store))
+    nights = [cli(*args, env={"JINJIAN_MAX_SCREENSHOTS": "1"}, timeout=180) for _ in range(2)]
+    for night in nights:
+        assert night.returncode == 0, night.stderr[-3000:]
+        assert "screenshots: 1 pages" in night.stderr
+    assert "1 more hit pages: at most JINJIAN_MAX_SCREENSHOTS=1 per run; 0 of them have a " \
+           "screenshot of their content from an earlier run, 1 have none yet" in nights[0].stderr
+    assert "1 of them have a screenshot of their content from an earlier run, 0 have none" \
+           in nights[1].stderr
     with open_store(store, create=False) as opened:
-        every = hit_pages(opened, "2000-01-01")
-        first = hit_pages(opened, "2000-01-01", limit=1)
-    assert len(every) >= 2 and [p.url for p in first] == [p.url for p in every]
-    assert first[0].page is not None and first[0].page.url == every[0].url
-    assert [a.id for a in first[0].ads] == [a.id for a in every[0].ads]
-    assert all(p.page is None and not p.ads for p in first[1:])
-    assert all(p.page is not None for p in every)
+        shots = {u: opened.document(doc_id(u)).extra.get("screenshot")
+                 for u in (site.url("/"), site.url("/hit.html"))}
+        assert all(shots.values()), "each hit page has its screenshot after two nights"
+        first, second = sorted(shots, key=lambda u: shots[u]["taken_at"])
+        runs = opened.runs()  # the newest first
+        assert shots[first]["taken_at"] < runs[0].started <= shots[second]["taken_at"], \
+            "the first night's page was not shot again on the second"
+        assert [r.stats["screenshots"]["not_taken_without_screenshot"] for r in runs] == [0, 1]
+        # both current: the older screenshot is taken again first; the page read in full
+        order = hit_pages(opened, "2000-01-01", limit=1)
+        assert [p.url for p in order] == [first, second] and order[0].page is not None
+        assert order[1].page is None and not order[1].ads, "only the page to shoot is read"
+        # the crawl saw the newer one's content change: it comes first
+        changed = {**shots[second], "indexed_content_hash": "an earlier content"}
+        opened.set_screenshot(doc_id(second), changed)
+        order = hit_pages(opened, "2000-01-01", limit=1)
+        assert [p.url for p in order] == [second, first] and not order[0].shot_at
+        assert order[1].shot_at == shots[first]["taken_at"]
 
 
 def test_a_compliant_page_gets_no_screenshot(crawled, site):
