@@ -782,6 +782,13 @@ class Store(ABC):
         """Records of ``kind`` (of ``site`` only, when given), newest first (time, then key)."""
 
     @abstractmethod
+    def iter_records(self, kind: str, *, site: str | None = None) -> Iterator[NightlyRecord]:
+        """Records of ``kind`` (of ``site`` only, when given), newest first, like ``records``,
+        read from the store a few at a time: a caller that stops early has read no more. A run
+        record carries every target's result: with 2,000 targets, 200 of them read at once
+        took 600 MB and 12 s."""
+
+    @abstractmethod
     def record(self, kind: str, key: str) -> NightlyRecord | None:
         """One record by kind and key."""
 
@@ -802,6 +809,11 @@ class Store(ABC):
     def runs(self, limit: int | None = None) -> list[RunRecord]:
         """Run records, newest first."""
         return [RunRecord.from_json(r.body) for r in self.records("run", limit=limit)]
+
+    def iter_runs(self) -> Iterator[RunRecord]:
+        """Run records, newest first, read a few at a time (``iter_records``)."""
+        for r in self.iter_records("run"):
+            yield RunRecord.from_json(r.body)
 
     def run(self, run_id: str) -> RunRecord | None:
         found = self.record("run", run_id)

@@ -63,6 +63,7 @@ from indexer.base import (
     slug_of,
     time_bounds,
 )
+from indexer.nightly import RECORDS_BATCH
 
 MAPPING_VERSION = 1
 KINDS = ("documents", "hits", "sites", "nightly")
@@ -1012,6 +1013,15 @@ class SearchStore(Store):
             found.append(self._record(h["_source"]))
         return found
 
+    def iter_records(self, kind: str, *, site: str | None = None) -> Iterator[NightlyRecord]:
+        self._refresh()
+        filters: list[dict[str, Any]] = [{"term": {"kind": kind}}]
+        if site is not None:
+            filters.append({"term": {"site": site}})
+        for h in self._walk_index(self.alias["nightly"], {"bool": {"filter": filters}},
+                                  [{"at": "desc"}, {"rid": "desc"}], page=RECORDS_BATCH):
+            yield self._record(h["_source"])
+
     def record(self, kind: str, key: str) -> NightlyRecord | None:
         got = self._get("nightly", f"{kind}:{key}")
         return self._record(got.source) if got else None
@@ -1191,16 +1201,16 @@ class SearchStore(Store):
         return {**counts, "caught_up": caught, "indices": new,
                 "rejected": [r.__dict__ for r in report.rejected]}
 
-    def _walk_index(self, index: str, query: dict[str, Any], sort: list[dict[str, str]]
-                    ) -> Iterator[dict[str, Any]]:
+    def _walk_index(self, index: str, query: dict[str, Any], sort: list[dict[str, str]],
+                    page: int = PAGE) -> Iterator[dict[str, Any]]:
         after: list[Any] | None = None
         while True:
-            body: dict[str, Any] = {"query": query, "sort": sort, "size": PAGE,
+            body: dict[str, Any] = {"query": query, "sort": sort, "size": page,
                                     "track_total_hits": False}
             if after is not None:
                 body["search_after"] = after
             found = self._call("POST", f"/{index}/_search", body=body)["hits"]["hits"]
             yield from found
-            if len(found) < PAGE:
+            if len(found) < page:
                 return
             after = found[-1]["sort"]

@@ -47,6 +47,7 @@ from indexer.base import (
     slug_of,
     time_bounds,
 )
+from indexer.nightly import RECORDS_BATCH
 
 __all__ = ["SQLiteStore", "StoreError", "SCHEMA_VERSION", "DB_NAME"]
 
@@ -922,6 +923,26 @@ class SQLiteStore(Store):
         with self._lock:
             rows = self.conn.execute(sql, args).fetchall()
         return [self._record_from_row(r) for r in rows]
+
+    def iter_records(self, kind: str, *, site: str | None = None) -> Iterator[NightlyRecord]:
+        where, args = "kind = ?", [kind]
+        if site is not None:
+            where += " AND site = ?"
+            args.append(site)
+        after: tuple[str, str] | None = None
+        while True:  # by (at, key) from the last one read: RECORDS_BATCH at a time
+            sql, page = f"SELECT * FROM nightly WHERE {where}", list(args)
+            if after is not None:
+                sql += " AND (at < ? OR (at = ? AND key < ?))"
+                page += [after[0], after[0], after[1]]
+            with self._lock:
+                rows = self.conn.execute(f"{sql} ORDER BY at DESC, key DESC LIMIT ?",
+                                         [*page, RECORDS_BATCH]).fetchall()
+            for row in rows:
+                yield self._record_from_row(row)
+            if len(rows) < RECORDS_BATCH:
+                return
+            after = (rows[-1]["at"], rows[-1]["key"])
 
     def record(self, kind: str, key: str) -> NightlyRecord | None:
         with self._lock:

@@ -53,27 +53,30 @@ def runs_list(
     if limit is not None and limit < 0:
         fail(f"--limit {limit}: must be 0 or more")
     with open_store_or_fail(store, create=False) as opened:
-        runs = opened.runs(limit=limit)
-        if fmt is TableJson.json:
-            for run in runs:
+        if fmt is TableJson.json:  # one run at a time: a run record holds every target
+            for n, run in enumerate(opened.iter_runs()):
+                if limit is not None and n >= limit:
+                    break
                 try:
                     write_run_json(opened, run, sys.stdout)
                 except StoreError as exc:
                     fail(str(exc), 1)
                 sys.stdout.write("\n")
             return
-    table = Table()
-    for col in ("id", "started", "finished", "exit state", "pages", "new hits", "gone hits",
-                "new sites", "failed sites", "health"):
-        table.add_column(col, overflow="fold")
-    for run in runs:
-        table.add_row(run.id, run.started, run.finished, run.exit_state,
-                      str(run.stats.get("pages", 0)), str(run.count("new_hits")),
-                      str(run.count("gone_hits")), str(len(run.new_sites)),
-                      str(len(run.failed_sites)),
-                      "ok" if not run.monitors else f"{len(run.monitors)} failed")
+        table = Table()
+        for col in ("id", "started", "finished", "exit state", "pages", "new hits",
+                    "gone hits", "new sites", "failed sites", "health"):
+            table.add_column(col, overflow="fold")
+        for n, run in enumerate(opened.iter_runs()):
+            if limit is not None and n >= limit:
+                break
+            table.add_row(run.id, run.started, run.finished, run.exit_state,
+                          str(run.stats.get("pages", 0)), str(run.count("new_hits")),
+                          str(run.count("gone_hits")), str(len(run.new_sites)),
+                          str(len(run.failed_sites)),
+                          "ok" if not run.monitors else f"{len(run.monitors)} failed")
     out.print(table)
-    err.print(f"{len(runs)} runs")
+    err.print(f"{table.row_count} runs")
 
 
 @runs_app.command("show")

@@ -81,12 +81,29 @@ def _hit_entry(h: Hit) -> dict[str, Any]:
             "first_seen": h.first_seen, "last_seen": h.last_seen, "evidence": evidence}
 
 
-def _previous_ok(runs: list[RunRecord], site: str) -> str | None:
-    """The start of the latest earlier run that crawled ``site`` successfully."""
-    for run in runs:
-        if run.exit_state != "interrupted" and any(
-                s.get("site") == site and not s.get("failed") for s in run.sites):
-            return run.started
+def previous_ok(store: Store, run: RunRecord, sites: set[str]) -> dict[str, str]:
+    """For each of ``sites``, the start of the latest run before ``run`` (of the last
+    ``PREVIOUS_RUNS``) that crawled it successfully; runs are read newest first, one at a time,
+    until every site has its answer."""
+    found: dict[str, str] = {}
+    for n, earlier in enumerate(store.iter_runs()):
+        if n >= PREVIOUS_RUNS or len(found) == len(sites):
+            break
+        if earlier.id == run.id or earlier.exit_state == "interrupted":
+            continue
+        for s in earlier.sites:
+            if s.get("site") in sites and not s.get("failed"):
+                found.setdefault(s["site"], earlier.started)
+    return found
+
+
+def previous_run(store: Store, run: RunRecord) -> RunRecord | None:
+    """The latest run before ``run`` that was not interrupted (the monitors' yardstick)."""
+    for n, earlier in enumerate(store.iter_runs()):
+        if n >= PREVIOUS_RUNS:
+            break
+        if earlier.id != run.id and earlier.exit_state != "interrupted":
+            return earlier
     return None
 
 
@@ -187,16 +204,15 @@ def change_report(store: Store, run: RunRecord) -> None:
         if h.first_seen >= started:
             new.add(_hit_entry(h))
     new.finish()
-    earlier = [r for r in store.runs(limit=PREVIOUS_RUNS) if r.id != run.id]
     gone = _ChangeList(store, run, "gone_hits")
     if run.exit_state != "interrupted":
         crawled = sorted({s["site"] for s in run.sites if not s["failed"]})
+        earlier = previous_ok(store, run, set(crawled))
         for site in crawled:
-            since = _previous_ok(earlier, site)
+            since = earlier.get(site)
             for h in store.hits(HitQuery(site=site, until=started, sort="last_seen")):
                 if h.last_seen < started and (since is None or h.last_seen >= since):
                     gone.add(_hit_entry(h))
-    del earlier
     gone.finish()
     run.new_sites = [{"site": r.site, "kind": r.kind, "first_seen": r.first_seen}
                      for r in store.site_records() if r.first_seen >= started]
@@ -354,9 +370,7 @@ def record_run(store: Store, report: CrawlReport, *, run_id: str, targets_file: 
     if screenshots is not None:
         run.stats["screenshots"] = screenshots
     change_report(store, run)
-    previous = next((r for r in store.runs(limit=PREVIOUS_RUNS)
-                     if r.id != run.id and r.exit_state != "interrupted"), None)
-    run.monitors = check_run(run, previous, limits)
+    run.monitors = check_run(run, previous_run(store, run), limits)
     run.tips = settle_tips(store, plan, run_id=run.id, started=run.started, sites=sites,
                            interrupted=report.interrupted)
     store.put_run(run)  # the re-checks read the private-address allowance of the sites' runs

@@ -862,6 +862,26 @@ def test_screenshot_evidence_is_recorded_kept_and_copied(store_space, tmp_path):
         assert s.document(A1.id).extra["screenshot"] == missing
 
 
+def test_records_are_read_a_few_at_a_time_in_the_order_they_are_listed(store_space):
+    """iter_records pages through more records than one batch, ties of time broken by key as
+    records() breaks them, and a site's records only when asked."""
+    from indexer.nightly import RECORDS_BATCH, NightlyRecord
+
+    store = store_space.open()
+    n = RECORDS_BATCH * 2 + 3
+    for i in range(n):  # three at each time, so that pages end inside a tie
+        store.put_record(NightlyRecord("recheck", f"c{i:02d}", f"2026-12-0{1 + i // 3}T00:00:00Z",
+                                       {"i": i}, site="a.cn" if i % 2 else "b.cn"))
+    store.flush()
+    listed = [r.key for r in store.records("recheck")]
+    assert len(listed) == n and listed[0] == f"c{n - 1:02d}"
+    assert [r.key for r in store.iter_records("recheck")] == listed
+    assert [r.key for r in store.iter_records("recheck", site="a.cn")] == [
+        r.key for r in store.records("recheck", site="a.cn")]
+    assert next(iter(store.iter_records("recheck"))).body == {"i": n - 1}
+    assert list(store.iter_records("run")) == []
+
+
 def test_runs_tips_and_rechecks_are_kept_listed_and_copied(store_space, tmp_path):
     from indexer.nightly import NightlyRecord, Recheck, RunRecord, Tip
 
