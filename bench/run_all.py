@@ -36,6 +36,8 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     # peak memory of a 10 k-page crawl and the 100 k-page nightly projection
     ("nightly_projection.py", [], ["--pages", "100", "400"]),
     ("screenshot_memory.py", ["--pages", "600", "--every", "100"], ["--pages", "30", "--every", "10"]),
+    # the end of a big night: change report, run record, files, earlier runs
+    ("run_record_memory.py", [], ["--hits", "3000", "--runs", "20", "--targets", "300"]),
 ]
 
 
