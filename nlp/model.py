@@ -339,6 +339,14 @@ AD_HARD_WEIGHT = 3.0
 SVM_C = 0.5  # chosen by 4-fold cross-validation over train + dev (0.1 … 1.0)
 
 
+def _estimator(target: int) -> Any:
+    """The linear model of one target (calibrated by the caller); module-level so that the
+    cross-validation bench (bench/model_cv.py) can try others."""
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=SVM_C, class_weight="balanced", random_state=0, max_iter=5000)
+
+
 def train(texts: list[str], labels: list[list[int]], dev_texts: list[str],
           dev_labels: list[list[int]], corpus_hash: str, *, hard: list[bool] | None = None,
           hard_weight: float = HARD_NEGATIVE_WEIGHT) -> Model:
@@ -349,7 +357,6 @@ def train(texts: list[str], labels: list[list[int]], dev_texts: list[str],
     anti-fraud warnings, compliant licensed ads …): they weigh ``hard_weight`` times an
     ordinary example, because a false hit on them is what a reviewer can least afford."""
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.svm import LinearSVC
 
     vectorizer = _vectorizer()
     X = vectorizer.fit_transform([normalised(t) for t in texts])  # noqa: N806
@@ -367,10 +374,7 @@ def train(texts: list[str], labels: list[list[int]], dev_texts: list[str],
                 coef[c] = np.zeros(X.shape[1], dtype=np.float32)
                 thresholds[c] = 1.01  # never fires
             continue
-        clf = CalibratedClassifierCV(
-            LinearSVC(C=SVM_C, class_weight="balanced", random_state=0, max_iter=5000),
-            method="sigmoid", cv=3,
-        )
+        clf = CalibratedClassifierCV(_estimator(c), method="sigmoid", cv=3)
         weight = (np.where(np.array(hard, dtype=bool), hard_weight, 1.0) if hard is not None
                   else None)
         if c == AD and weight is not None:
