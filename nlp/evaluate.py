@@ -239,7 +239,7 @@ def model_card(report: Report) -> str:
         "on the dev split. A tenth, trained the same way, scores whether a text is an offending "
         "ad at all (any category, against everything else; hard negatives weigh 3).",
         "- Features: TF-IDF over jieba words (1–2-grams, finance user dictionary "
-        "`nlp/data/finance_dict.txt`) and characters (2–4-grams) of the text after the rule "
+        "`nlp/data/finance_dict.txt`) and characters (1–3-grams) of the text after the rule "
         "engine's normaliser (half-width, simplified, fillers removed, homophones and pinyin "
         "mapped).",
         "- Fused with the rule engine (`nlp/fusion.py`): a rule hit stands; a model-only hit needs "
