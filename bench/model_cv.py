@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import random
 import sys
 import time
 from pathlib import Path
@@ -80,14 +79,6 @@ def _configure(overrides: dict[str, Any]) -> None:
 
     m._vectorizer = vectorizer
     m._estimator = estimator
-
-
-def fold_of(examples: list[Any], k: int) -> np.ndarray:
-    """Each example's fold: groups shuffled with a fixed seed, dealt round-robin."""
-    groups = sorted({e.group or e.id for e in examples})
-    random.Random(0).shuffle(groups)
-    where = {g: i % k for i, g in enumerate(groups)}
-    return np.array([where[e.group or e.id] for e in examples])
 
 
 def calibration_oof(clf: Any, X: Any, y: np.ndarray) -> np.ndarray:  # noqa: N803
@@ -150,13 +141,13 @@ def main() -> None:
     from nlp.corpus import corpus_hash, load_corpus
     from nlp.evaluate import score, table
     from nlp.fusion import fuse
-    from nlp.model import CATEGORIES, train
+    from nlp.model import CATEGORIES, folds_by_group, train
 
     everything = load_corpus()
     examples = [e for e in everything if e.split in ("train", "dev")]
     by_id = {e.id: e for e in everything}
     annotated = np.array(["annotator" in by_id.get(e.group, e).provenance for e in examples])
-    fold = fold_of(examples, args.folds)
+    fold = folds_by_group([e.group or e.id for e in examples], args.folds)
     texts = [e.text for e in examples]
     chash = corpus_hash()[:16]
     args.work.mkdir(parents=True, exist_ok=True)
