@@ -15,7 +15,10 @@ with that rate also on the independent annotators' texts of the corpus (provenan
 fusion alone is measured again without retraining (``--retrain`` forces it).
 
 Run: .venv/bin/python bench/model_cv.py [--config base] [--folds 4] [--thresholds high]
-Configurations: see CONFIGS.
+    [--tune-on others]
+Configurations: see CONFIGS. About 90 s a configuration on one core (four models trained; the
+fold models, ~95 MB each, stay under --work). Not in ``make bench``: it measures choices, not
+the built artefact.
 """
 
 from __future__ import annotations
