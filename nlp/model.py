@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from operator import itemgetter
@@ -435,6 +436,27 @@ def oof_thresholds(texts: list[str], labels: list[list[int]], groups: list[str],
         probs[out] = model.probabilities([texts[i] for i in out])
     y = np.array([[int(c in ls) for c in CATEGORIES] for ls in labels])
     return {c: _best_threshold(probs[:, j], y[:, j]) for j, c in enumerate(CATEGORIES)}
+
+
+def train_artefact(train_examples: list[Any], dev_examples: list[Any], corpus_hash: str, *,
+                   log: Callable[[str], Any] | None = None) -> Model:
+    """The artefact ``jinjian model train`` builds from the corpus's train and dev examples
+    (:class:`nlp.corpus.Example`): :func:`train` on train, thresholds by
+    :func:`oof_thresholds` over train + dev. ``log`` is told what is being done."""
+    tr, dv = train_examples, dev_examples
+    if log:
+        log(f"training on {len(tr)} examples, tuning on {len(dv)}…")
+    model = train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
+                  [e.labels for e in dv], corpus_hash, hard=[e.hard for e in tr])
+    if log:
+        log(f"tuning thresholds on {THRESHOLD_FOLDS}-fold out-of-fold predictions over "
+            "train + dev…")
+    pooled = tr + dv
+    tuned = oof_thresholds([e.text for e in pooled], [e.labels for e in pooled],
+                           [e.group or e.id for e in pooled], hard=[e.hard for e in pooled])
+    # a category too rare to model keeps its never-firing threshold
+    model.thresholds = {c: t if t > 1 else tuned[c] for c, t in model.thresholds.items()}
+    return model
 
 
 def _best_threshold(probs: np.ndarray, y: np.ndarray) -> float:

@@ -23,13 +23,11 @@ from tests.conftest import run_cli
 def model() -> Model:
     if not MODEL_FILE.exists():  # `make` builds it; a bare `pytest` run builds it here
         from nlp.corpus import corpus_hash, load_corpus
-        from nlp.model import save, train
+        from nlp.model import save, train_artefact
 
         ex = load_corpus()
-        tr = [e for e in ex if e.split == "train"]
-        dv = [e for e in ex if e.split == "dev"]
-        save(train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
-                   [e.labels for e in dv], corpus_hash(), hard=[e.hard for e in tr]))
+        save(train_artefact([e for e in ex if e.split == "train"],
+                            [e for e in ex if e.split == "dev"], corpus_hash()))
     m = get_model()
     assert m is not None
     return m
