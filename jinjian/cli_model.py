@@ -35,7 +35,7 @@ def corpus_cmd() -> None:
 def train_cmd() -> None:
     """Train the artefact from nlp/corpus/corpus.jsonl (deterministic)."""
     from nlp.corpus import CorpusError, corpus_hash, load_corpus
-    from nlp.model import MODEL_FILE, save, train
+    from nlp.model import MODEL_FILE, save, train_artefact
 
     try:
         examples = load_corpus()
@@ -45,9 +45,7 @@ def train_cmd() -> None:
     dv = [e for e in examples if e.split == "dev"]
     if not tr or not dv:
         fail("the corpus has no train or no dev examples; run `jinjian model corpus`")
-    sys.stderr.write(f"training on {len(tr)} examples, tuning on {len(dv)}…\n")
-    model = train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
-                  [e.labels for e in dv], corpus_hash(), hard=[e.hard for e in tr])
+    model = train_artefact(tr, dv, corpus_hash(), log=lambda m: sys.stderr.write(m + "\n"))
     save(model)
     size = MODEL_FILE.stat().st_size / 1e6
     print(f"{MODEL_FILE}: {size:.1f} MB; thresholds "

@@ -10,7 +10,8 @@
   the category's legal basis.
 - A unit the rule engine reads as an anti-fraud warning, a news report or a notice as a whole
   (``Verdict.anti_fraud``) keeps the rules' empty answer, unless it has fewer than the engine's
-  ``anti_fraud_strong_cues`` warning cues, makes an offer to subscribe (lexicon
+  ``anti_fraud_strong_cues`` warning cues (``Verdict.strong_warning``, set by the engine that
+  judged it), makes an offer to subscribe (lexicon
   ``advertorial_offer``: 起投, 起购, 开放认购) and the offending-ad model gives it at least
   ``ADVERTORIAL``: an advertorial written as news. The model then judges it alone (its hits are
   model-only, as elsewhere).
@@ -75,14 +76,6 @@ def _lexicon(name: str) -> re.Pattern[str]:
     return pattern
 
 
-def _strong_cues() -> int:
-    """The warning cues that make a unit an anti-fraud text whatever else it says (the rule
-    engine's ``anti_fraud_strong_cues``)."""
-    from nlp.classify import get_engine
-
-    return get_engine().context.anti_fraud_strong_cues
-
-
 def _has_risk_warning(rules: Verdict, text: str) -> bool:
     """Whether the unit carries a risk warning as the rules define one (the shared
     ``risk_warning`` lexicon, matched on the normalised text)."""
@@ -99,7 +92,7 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
     if rules.anti_fraud:
         # news or a warning as a whole, unless it is an advertorial: an offer, and an ad to the
         # model (the model reads all of it, the frame included)
-        if (rules.warning_cues >= _strong_cues() or not rules.norm
+        if (rules.strong_warning or not rules.norm
                 or not _lexicon("advertorial_offer").search(rules.norm)):
             return rules
         asserted: str | None = rules.norm

@@ -947,7 +947,8 @@ class RuleEngine:
                 if not unit.search(self._boiler_slot, si):
                     n_cues += k
         if self._anti_fraud_unit(norms, warned, n_cues):
-            return Verdict(warning_cues=n_cues, anti_fraud=True, norm="".join(norms))
+            return Verdict(warning_cues=n_cues, anti_fraud=True, norm="".join(norms),
+                           strong_warning=n_cues >= ctx.anti_fraud_strong_cues)
         # per sentence, the quoted stretches that do not fire: all of them in a unit with a
         # warning cue, else those the sentence mentions rather than asserts
         quotes: dict[int, list[tuple[int, int]]] = {}

@@ -63,6 +63,9 @@ class Verdict:
     # text (then nothing fires). The fusion with the model reads them.
     warning_cues: int = field(default=0, compare=False)
     anti_fraud: bool = field(default=False, compare=False)
+    # at least the engine's ``anti_fraud_strong_cues`` warning cues: a warning as a whole
+    # whatever else the unit says (the fusion reads it here, not from a process-wide engine)
+    strong_warning: bool = field(default=False, compare=False)
     # the unit's normalised text (its sentences' ``norm`` joined), so the classifier does not
     # normalise the same text a second time
     norm: str = field(default="", compare=False, repr=False)

@@ -23,13 +23,11 @@ from tests.conftest import run_cli
 def model() -> Model:
     if not MODEL_FILE.exists():  # `make` builds it; a bare `pytest` run builds it here
         from nlp.corpus import corpus_hash, load_corpus
-        from nlp.model import save, train
+        from nlp.model import save, train_artefact
 
         ex = load_corpus()
-        tr = [e for e in ex if e.split == "train"]
-        dv = [e for e in ex if e.split == "dev"]
-        save(train([e.text for e in tr], [e.labels for e in tr], [e.text for e in dv],
-                   [e.labels for e in dv], corpus_hash(), hard=[e.hard for e in tr]))
+        save(train_artefact([e for e in ex if e.split == "train"],
+                            [e for e in ex if e.split == "dev"], corpus_hash()))
     m = get_model()
     assert m is not None
     return m
@@ -114,6 +112,15 @@ def test_an_advertorial_written_as_news_is_judged_by_the_model(model):
     assert classify(news).categories == []
     # without an offer to subscribe the rules' reading stands, whatever the model thinks
     assert classify(advertorial.replace("，1万元起投", "")).categories == []
+    # the engine that judged the unit says whether its warning cues make it a warning whatever
+    # else it says (Verdict.strong_warning): the fusion reads that, not a process-wide engine
+    assert not rules.strong_warning
+    assert fuse(replace(rules, strong_warning=True), advertorial, model).categories == []
+    warning = ("【反诈提醒】警惕！近期有不法分子冒充“恒裕财富”，以“年化9.5%、1万元起投”为诱饵实施"
+               "诈骗。警方提醒：谨防上当受骗，请勿轻信高收益承诺，如遇可疑情况请立即报警。")
+    strong = get_engine().match(warning)
+    assert strong.anti_fraud and strong.strong_warning
+    assert classify(warning).categories == []
 
 
 def test_a_rule_match_the_model_finds_very_unlikely_is_doubted_not_a_hit(model):

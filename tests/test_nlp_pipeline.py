@@ -114,3 +114,19 @@ def test_training_is_reproducible(tmp_path):
     assert (loaded.probabilities(probe) == first.probabilities(probe)).all()
     assert loaded.corpus_hash == "h" and "scikit-learn" in loaded.versions
     assert (tmp_path / "m.joblib").stat().st_size < 50e6
+
+
+def test_thresholds_are_tuned_out_of_fold_with_groups_kept_together(tmp_path):
+    from nlp.model import folds_by_group, oof_thresholds
+
+    examples = build_corpus(_raw(tmp_path, ROWS), tmp_path / "c.jsonl")
+    groups = [e.group or e.id for e in examples]
+    fold = folds_by_group(groups, 3)
+    for g in set(groups):  # an example and its variants are scored by the same fold's model
+        assert len({int(f) for f, h in zip(fold, groups, strict=True) if h == g}) == 1
+    assert (folds_by_group(list(reversed(groups)), 3) == fold[::-1]).all()  # order-free
+    texts, labels = [e.text for e in examples], [e.labels for e in examples]
+    first = oof_thresholds(texts, labels, groups, k=3)
+    assert first == oof_thresholds(texts, labels, groups, k=3)  # deterministic
+    assert sorted(first) == list(range(1, 10))
+    assert all(0.5 <= t <= 0.9 for t in first.values())
