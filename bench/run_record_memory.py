@@ -5,6 +5,8 @@ of a large target list) and --runs earlier run records of --targets targets each
 the job's after-crawl steps on it as `jinjian crawl` does, printing for each the time and the
 process's peak resident memory during it (VmHWM, reset before each step):
 
+- ``run summary``: the hits by category and by site (and, beside it, the list of every hit the
+  summary held before);
 - ``hit_pages``: which hit pages to screenshot (every hit page's documents read once);
 - ``change report``: new and gone hits (the lists beyond 100 entries stored in chunks), each
   crawled site's previous successful run;
@@ -28,10 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crawlers.screenshots import hit_pages  # noqa: E402
-from indexer import Document, doc_id, open_store  # noqa: E402
+from indexer import Document, HitQuery, doc_id, open_store  # noqa: E402
 from indexer.nightly import RunRecord  # noqa: E402
-from jinjian import runs  # noqa: E402
-from jinjian.crawl import SiteResult  # noqa: E402
+from jinjian import cli, runs  # noqa: E402
+from jinjian.crawl import CrawlReport, SiteResult  # noqa: E402
 
 TONIGHT = "2026-12-03T00:00:00Z"
 TEXT = ("本平台承诺保本保息，稳赚不赔，年化收益百分之十八，零风险高回报。"
@@ -113,6 +115,14 @@ def main() -> None:
               f"{args.targets:,} targets ({time.perf_counter() - t:.0f} s to build)\n")
         with open_store(location, create=False, mmap=False) as store:
             print(f"{'step':24s} {'time':>8s}   peak resident memory of the process")
+            report = CrawlReport(started=TONIGHT, finished="2026-12-03T02:00:00Z",
+                                 log_file=str(Path(tmp) / "logs" / "x.log"))
+            with open(os.devnull, "w", encoding="utf-8") as sink:
+                cli.out.file = cli.err.file = sink  # the summary's tables, not shown here
+                _step("run summary", lambda: cli._print_run(report, store))
+                # what the summary did before: every hit of the night in one list
+                _step("  (as before: a list)", lambda: len(list(store.hits(HitQuery(
+                    since=TONIGHT)))))
             plans = _step("hit_pages (cap 500)", lambda: hit_pages(store, TONIGHT, 500))
             del plans
             run = RunRecord(id=runs.new_run_id(), targets_file="/t.yaml", targets_sha256="x",

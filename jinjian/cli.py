@@ -104,9 +104,11 @@ def _print_run(report: Any, store: Any) -> None:
         err.print(f"site failed: {site.url}: {'; '.join(site.errors[:3]) or 'no page fetched'}")
     if report.interrupted:
         err.print("the crawl was interrupted; run the same command again to resume it")
-    hits = list(store.hits(HitQuery(since=report.started)))  # what this run saw
-    by_cat = Counter(h.category for h in hits)
-    by_site = Counter(h.site for h in hits)
+    # what this run saw, counted by the store (a night's 275,000 hits read into a list here
+    # took the crawl process from 540 MB to 1 GB at the end of a 100,000-page crawl)
+    seen = HitQuery(since=report.started)
+    by_cat = dict(store.aggregate("category", seen))
+    by_site = dict(store.aggregate("site", seen))
     table = Table(title="hits by category")
     for col in ("category", "slug", "name"):
         table.add_column(col)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -34,9 +35,16 @@ def _hits(store):
 
 
 def test_demo_prints_a_summary(demo_store):
-    _, result = demo_store
+    store, result = demo_store
     assert "hits by category" in result.stdout and "hits by site" in result.stdout
-    assert "guaranteed_return" in result.stdout
+    from collections import Counter
+
+    from rules.categories import CATEGORIES
+
+    counted = Counter(h["category"] for h in _hits(store))  # the demo's one run saw them all
+    for cid, cat in CATEGORIES.items():
+        row = re.search(rf"│ {cid} +│ {cat.slug} +│[^│]*│ +(\d+) │", result.stdout)
+        assert row and int(row.group(1)) == counted[cid], (cid, cat.slug)
 
 
 def test_hits_cover_the_categories_and_the_hard_cases(demo_store):
