@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 RECORD_KINDS = ("run", "tip", "recheck", "change")  # change: a chunk of a run's change list
-RECORDS_BATCH = 8  # records read at a time by Store.iter_records
+RECORDS_BATCH = 8  # records read at a time by Store.iter_records (a run holds every target)
+RECORDS_PAGE = 1000  # … and by Store.records, which holds them all anyway
 RUN_EXIT_STATES = ("success", "partial", "failure", "interrupted")
 TIP_SOURCES = ("12315", "12345", "letter", "web", "phone", "other")
 TIP_STATUSES = ("pending", "crawled", "known", "failed")

@@ -912,8 +912,8 @@ class SearchStore(Store):
                        "audit": [*(got.source.get("audit") or []), entry.to_json()],
                        "updated_ms": _ms()}
             try:
-                self._call("POST", f"/{self.alias['hits']}/_update/{_path(hit)}", body={"doc": partial},
-                           params={**got.cas(), "refresh": "wait_for"})
+                self._call("POST", f"/{self.alias['hits']}/_update/{_path(hit)}",
+                           body={"doc": partial}, params={**got.cas(), "refresh": "wait_for"})
             except HTTPError as exc:
                 if exc.status in (404, 409):
                     continue  # someone else changed the hit meanwhile: judge again
@@ -999,27 +999,14 @@ class SearchStore(Store):
         return NightlyRecord(src["kind"], src["key"], src["at"], src.get("body") or {},
                              src.get("site", ""))
 
-    def records(self, kind: str, *, site: str | None = None, limit: int | None = None
-                ) -> list[NightlyRecord]:
-        self._refresh()
-        filters: list[dict[str, Any]] = [{"term": {"kind": kind}}]
-        if site is not None:
-            filters.append({"term": {"site": site}})
-        found = []
-        for h in self._walk("nightly", {"bool": {"filter": filters}},
-                            [{"at": "desc"}, {"rid": "desc"}]):
-            if limit is not None and len(found) >= limit:
-                break
-            found.append(self._record(h["_source"]))
-        return found
-
-    def iter_records(self, kind: str, *, site: str | None = None) -> Iterator[NightlyRecord]:
+    def iter_records(self, kind: str, *, site: str | None = None, batch: int = RECORDS_BATCH
+                     ) -> Iterator[NightlyRecord]:
         self._refresh()
         filters: list[dict[str, Any]] = [{"term": {"kind": kind}}]
         if site is not None:
             filters.append({"term": {"site": site}})
         for h in self._walk_index(self.alias["nightly"], {"bool": {"filter": filters}},
-                                  [{"at": "desc"}, {"rid": "desc"}], page=RECORDS_BATCH):
+                                  [{"at": "desc"}, {"rid": "desc"}], page=batch):
             yield self._record(h["_source"])
 
     def record(self, kind: str, key: str) -> NightlyRecord | None:

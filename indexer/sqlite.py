@@ -912,35 +912,24 @@ class SQLiteStore(Store):
         return NightlyRecord(row["kind"], row["key"], row["at"], json.loads(row["body"]),
                              row["site"])
 
-    def records(self, kind: str, *, site: str | None = None, limit: int | None = None
-                ) -> list[NightlyRecord]:
-        sql, args = "SELECT * FROM nightly WHERE kind = ?", [kind]
-        if site is not None:
-            sql += " AND site = ?"
-            args.append(site)
-        sql += " ORDER BY at DESC, key DESC LIMIT ?"
-        args.append(-1 if limit is None else limit)
-        with self._lock:
-            rows = self.conn.execute(sql, args).fetchall()
-        return [self._record_from_row(r) for r in rows]
-
-    def iter_records(self, kind: str, *, site: str | None = None) -> Iterator[NightlyRecord]:
+    def iter_records(self, kind: str, *, site: str | None = None, batch: int = RECORDS_BATCH
+                     ) -> Iterator[NightlyRecord]:
         where, args = "kind = ?", [kind]
         if site is not None:
             where += " AND site = ?"
             args.append(site)
         after: tuple[str, str] | None = None
-        while True:  # by (at, key) from the last one read: RECORDS_BATCH at a time
+        while True:  # by (at, key) from the last one read: ``batch`` at a time
             sql, page = f"SELECT * FROM nightly WHERE {where}", list(args)
             if after is not None:
                 sql += " AND (at < ? OR (at = ? AND key < ?))"
                 page += [after[0], after[0], after[1]]
             with self._lock:
                 rows = self.conn.execute(f"{sql} ORDER BY at DESC, key DESC LIMIT ?",
-                                         [*page, RECORDS_BATCH]).fetchall()
+                                         [*page, batch]).fetchall()
             for row in rows:
                 yield self._record_from_row(row)
-            if len(rows) < RECORDS_BATCH:
+            if len(rows) < batch:
                 return
             after = (rows[-1]["at"], rows[-1]["key"])
 

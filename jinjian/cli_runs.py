@@ -54,9 +54,7 @@ def runs_list(
         fail(f"--limit {limit}: must be 0 or more")
     with open_store_or_fail(store, create=False) as opened:
         if fmt is TableJson.json:  # one run at a time: a run record holds every target
-            for n, run in enumerate(opened.iter_runs()):
-                if limit is not None and n >= limit:
-                    break
+            for run in opened.iter_runs(limit):
                 try:
                     write_run_json(opened, run, sys.stdout)
                 except StoreError as exc:
@@ -67,9 +65,7 @@ def runs_list(
         for col in ("id", "started", "finished", "exit state", "pages", "new hits",
                     "gone hits", "new sites", "failed sites", "health"):
             table.add_column(col, overflow="fold")
-        for n, run in enumerate(opened.iter_runs()):
-            if limit is not None and n >= limit:
-                break
+        for run in opened.iter_runs(limit):
             table.add_row(run.id, run.started, run.finished, run.exit_state,
                           str(run.stats.get("pages", 0)), str(run.count("new_hits")),
                           str(run.count("gone_hits")), str(len(run.new_sites)),

@@ -204,9 +204,7 @@ def site_urls(store: Store, site: str) -> list[str]:
 
 def allowed_private(store: Store, site: str) -> bool:
     """Whether the latest run that crawled ``site`` allowed private addresses."""
-    for n, run in enumerate(store.iter_runs()):
-        if n >= 50:
-            break
+    for run in store.iter_runs(50):
         if any(s.get("site") == site for s in run.sites):
             return run.allow_private_addresses
     return False

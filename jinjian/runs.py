@@ -86,8 +86,8 @@ def previous_ok(store: Store, run: RunRecord, sites: set[str]) -> dict[str, str]
     ``PREVIOUS_RUNS``) that crawled it successfully; runs are read newest first, one at a time,
     until every site has its answer."""
     found: dict[str, str] = {}
-    for n, earlier in enumerate(store.iter_runs()):
-        if n >= PREVIOUS_RUNS or len(found) == len(sites):
+    for earlier in store.iter_runs(PREVIOUS_RUNS):
+        if len(found) == len(sites):
             break
         if earlier.id == run.id or earlier.exit_state == "interrupted":
             continue
@@ -99,9 +99,7 @@ def previous_ok(store: Store, run: RunRecord, sites: set[str]) -> dict[str, str]
 
 def previous_run(store: Store, run: RunRecord) -> RunRecord | None:
     """The latest run before ``run`` that was not interrupted (the monitors' yardstick)."""
-    for n, earlier in enumerate(store.iter_runs()):
-        if n >= PREVIOUS_RUNS:
-            break
+    for earlier in store.iter_runs(PREVIOUS_RUNS):
         if earlier.id != run.id and earlier.exit_state != "interrupted":
             return earlier
     return None
@@ -140,7 +138,7 @@ class _ChangeList:
     def finish(self) -> None:
         """Put the list into the run: whole when it is short; else its sample, with the rest
         stored."""
-        if self.total <= CHANGE_SAMPLE:
+        if not self.chunks and self.total <= CHANGE_SAMPLE:
             entries = self.pending
         else:
             if self.pending:
