@@ -10,9 +10,9 @@ leaves the rest to the next, which starts with them.
 - Files: ``default_screenshot_dir(STORE)`` (``STORE/screenshots``; ``$JINJIAN_SCREENSHOT_DIR``
   overrides), as ``ab/abcdef….png`` named by the SHA-256 of the PNG, written atomically.
 - A page document gets ``extra["screenshot"] = {"file", "sha256", "taken_at", "url", "width",
-  "height", "indexed_content_hash", …}``; an ad unit the crop of its element, cut from that full-page image (``box`` in
-  page pixels, ``page_sha256``), or ``{"error": …}`` when its element is not in the rendered
-  page: a unit that cannot be found is reported, never faked.
+  "height", "indexed_content_hash", …}``; an ad unit the crop of its element, cut from that
+  full-page image (``box`` in page pixels, ``page_sha256``), or ``{"error": …}`` when its
+  element is not in the rendered page: a unit that cannot be found is reported, never faked.
 - Bounds: navigation timeout, a wait for the network to go quiet, the captured height and width
   (a longer page is clipped, and says so: ``clipped``), pages per run, concurrent pages.
 - Private, loopback and link-local hosts are refused (unless the targets file allows them) for
@@ -206,7 +206,7 @@ class PagePlan:
     shot_at: str = ""
 
 
-def shot_is_current(doc: Document) -> str:
+def current_shot_taken_at(doc: Document) -> str:
     """When ``doc``'s screenshot (or crop) of the content now indexed was taken; '' when it has
     none, or its screenshot shows content the crawl has since seen change."""
     info = (doc.extra or {}).get("screenshot") or {}
@@ -246,7 +246,7 @@ def hit_pages(store: Store, since: str, limit: int | None = None) -> list[PagePl
     for plan in sorted(plans.values(), key=lambda p: (-p.score, p.url)):
         _load(store, plan, ads.get(plan.url, set()))
         docs = ([plan.page] if plan.page is not None else []) + plan.ads
-        times = [shot_is_current(d) for d in docs]
+        times = [current_shot_taken_at(d) for d in docs]
         plan.shot_at = min(times) if docs and all(times) else ""
         (current if plan.shot_at else unshot).append(plan)
         if plan.shot_at or (limit is not None and len(unshot) > limit):
@@ -305,12 +305,17 @@ class ShotReport:
     def missing_units(self) -> list[tuple[str, UnitShot]]:
         return [(s.url, u) for s in self.shots for u in s.units if u.error]
 
+    @property
+    def skipped_unshot(self) -> int:
+        """Hit pages over the limit with no screenshot of their content yet."""
+        return len(self.skipped) - self.skipped_current
+
     def stats(self) -> dict[str, int]:
         """The counts the run record keeps: pages shot, crops, pages that failed, hit pages
         over the limit and, of those, how many have no screenshot of their content yet."""
         return {"pages": self.pages, "crops": self.crops, "failed": len(self.failed),
                 "not_taken": len(self.skipped),
-                "not_taken_without_screenshot": len(self.skipped) - self.skipped_current}
+                "not_taken_without_screenshot": self.skipped_unshot}
 
 
 # --- the private-address guard -----------------------------------------------------------------

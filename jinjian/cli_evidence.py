@@ -180,8 +180,7 @@ def _print_screenshots(err: Any, report: Any, seconds: float, limit: int, shown:
     if len(problems) > shown:
         err.print(f"… and {len(problems) - shown} more screenshot problems")
     if report.skipped:
-        waiting = len(report.skipped) - report.skipped_current
         err.print(f"screenshots not taken for {len(report.skipped)} more hit pages: at most "
                   f"JINJIAN_MAX_SCREENSHOTS={limit} per run; {report.skipped_current} of them "
-                  f"have a screenshot of their content from an earlier run, {waiting} have "
-                  "none yet (the next run shoots those first)")
+                  "have a screenshot of their content from an earlier run, "
+                  f"{report.skipped_unshot} have none yet (the next run shoots those first)")
