@@ -236,8 +236,9 @@ def model_card(report: Report) -> str:
         "sigmoid-calibrated probabilities (`CalibratedClassifierCV`, 3 folds; C chosen by 4-fold "
         "cross-validation over train + dev), one per banned "
         "advertising category of `../shared/taxonomy.md`; a threshold per category tuned for F1 "
-        "on 4-fold out-of-fold predictions over train + dev (folds by group). A tenth, trained the same way, scores whether a text is an offending "
-        "ad at all (any category, against everything else; hard negatives weigh 3).",
+        "on 4-fold out-of-fold predictions over train + dev (folds by group). A tenth, trained "
+        "the same way, scores whether a text is an offending ad at all (any category, against "
+        "everything else; hard negatives weigh 3).",
         "- Features: TF-IDF over jieba words (1–2-grams, finance user dictionary "
         "`nlp/data/finance_dict.txt`) and characters (1–3-grams) of the text after the rule "
         "engine's normaliser (half-width, simplified, fillers removed, homophones and pinyin "
