@@ -48,6 +48,9 @@ DOWNLOAD_HANDLERS = {  # scrapy-playwright's handler, reusing its pages (crawler
 }
 # renders a browser page serves before it is closed (1: a new page for every render)
 JINJIAN_RENDERS_PER_PAGE = int(os.environ.get("JINJIAN_RENDERS_PER_PAGE", "20"))
+# renders a browser (and its Playwright driver) serves before both are replaced by new ones,
+# for memory that stays flat over a long crawl (0: one browser for the whole crawl)
+JINJIAN_RENDERS_PER_BROWSER = int(os.environ.get("JINJIAN_RENDERS_PER_BROWSER", "500"))
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 # every browser of jinjian's: the crawl's renders, the screenshot phase, PDF exports
 BROWSER_LAUNCH_OPTIONS = {
@@ -74,7 +77,10 @@ BROWSER_LAUNCH_OPTIONS = {
 PLAYWRIGHT_LAUNCH_OPTIONS = {**BROWSER_LAUNCH_OPTIONS, "args": [
     *BROWSER_LAUNCH_OPTIONS["args"], "--blink-settings=imagesEnabled=false"]}
 PLAYWRIGHT_MAX_CONTEXTS = 2
-PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+# renders at a time: each is a document in the browser's memory (about 40 MB at its peak:
+# the browser and driver's peak PSS 707, 783 and 819 MB with 2, 3 and 4 over one crawl,
+# bench/crawl_speed.py --pages 3000 --latency-ms 150)
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 3
 # the browser loads nothing from private addresses (`jinjian crawl` unsets this when the
 # targets file allows them)
 PLAYWRIGHT_ABORT_REQUEST = "crawlers.middlewares.abort_private_request"
@@ -118,6 +124,9 @@ JINJIAN_MAX_PAGES_PER_URL_PATTERN = int(os.environ.get("JINJIAN_MAX_PAGES_PER_UR
 JINJIAN_INCREMENTAL = os.environ.get("JINJIAN_INCREMENTAL", "1") not in ("0", "false", "off")
 # the crawl journal that lets a killed crawl resume (crawlers/journal.py); `jinjian crawl` sets it
 JINJIAN_JOURNAL = ""
+# the folder of the requests waiting to be fetched, on disk (SiteSpider.update_settings); `jinjian
+# crawl` sets it for each run and removes it after; empty: in memory (scrapy crawl, a Redis run)
+JINJIAN_QUEUE_DIR = ""
 # WARC evidence (crawlers/warc.py): folder (default STORE/warc) and rotation size
 JINJIAN_WARC_DIR = os.environ.get("JINJIAN_WARC_DIR", "")
 JINJIAN_WARC_MAX_BYTES = int(os.environ.get("JINJIAN_WARC_MAX_BYTES", str(100 * 1024 * 1024)))

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -187,6 +188,11 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         run = join_run(frontier, hashlib.sha256(f"{journal.stem} {store}".encode()).hexdigest()[:16])
         resume, started = None, run.started
         log_file = log_dir / f"crawl-{_stamp().replace(':', '')}-{os.getpid()}.log"
+    # the requests waiting to be fetched, on disk (SiteSpider.update_settings); a killed run's
+    # are dropped: its journal, not Scrapy's queue, says what a resumed run has left to do
+    queue_dir = journal.with_name(journal.stem.replace("journal-", "queue-", 1))
+    if run is None:
+        shutil.rmtree(queue_dir, ignore_errors=True)
     plans: dict[str, Any] = {}
     if resume is not None:
         started, plans = resume
@@ -204,6 +210,7 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         "LOG_FILE_APPEND": False,
         "LOG_INSTALL_ROOT_HANDLER": True,
         "JINJIAN_JOURNAL": str(journal) if run is None else "",
+        "JINJIAN_QUEUE_DIR": str(queue_dir) if run is None else "",
         **(run.settings() if run is not None else {}),
     }
     if targets.allow_private_addresses:
@@ -242,6 +249,8 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
     finally:
         if proxy is not None:
             proxy.close()
+        if run is None:
+            shutil.rmtree(queue_dir, ignore_errors=True)
 
     report = CrawlReport(started=started, finished=_stamp(), log_file=str(log_file),
                          resumed=resume is not None, journal=str(journal),

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from crawlers import settings
 from tests.conftest import run_cli, serve_html
 
-PAGES = 14  # more renders than a context holds pages (4), so pages are reused
+SLOTS = settings.PLAYWRIGHT_MAX_PAGES_PER_CONTEXT  # renders at a time (3)
+PAGES = 14  # more renders than a context holds pages, so pages are reused
+RENDERS_PER_BROWSER = 7  # and than a browser serves: the crawl's browser is relaunched twice
 SLOW = "/p/slow.html"
 _browser_fetches: dict[str, int] = {}
 
@@ -103,7 +106,8 @@ def crawl(tmp_path_factory):
     report_file = tmp / "report.json"
     result = run_cli("crawl", "--targets", str(targets), "--store", str(store), "--report",
                      str(report_file), timeout=300,
-                     env={"JINJIAN_RENDER_TIMEOUT_MS": "2000", "JINJIAN_MAX_SCREENSHOTS": "0"})
+                     env={"JINJIAN_RENDER_TIMEOUT_MS": "2000", "JINJIAN_MAX_SCREENSHOTS": "0",
+                          "JINJIAN_RENDERS_PER_BROWSER": str(RENDERS_PER_BROWSER)})
     web.shutdown()
     web.server_close()
     assert result.returncode == 0, result.stderr[-3000:]
@@ -114,7 +118,7 @@ def crawl(tmp_path_factory):
     finally:
         conn.close()
     report = json.loads(report_file.read_text(encoding="utf-8"))
-    return {"url": url, "docs": docs, "report": report}
+    return {"url": url, "docs": docs, "report": report, "store": store}
 
 
 def test_each_rendered_page_shows_its_own_text_and_script_ad(crawl):
@@ -158,8 +162,10 @@ def test_a_failed_render_keeps_the_static_page_and_spoils_no_later_render(crawl)
 
 def test_the_renders_share_at_most_four_pages_closed_after_use(crawl):
     """Scrapy dumps its stats before the browser closes (with the pages still idle in it): a
-    page was closed after its failed render, and never more than 4 were open; one Playwright
-    driver (about 95 MB of node) served the crawl."""
+    page was closed after its failed render, and never more than SLOTS were open; one Playwright
+    driver (about 95 MB of node) served the crawl at a time: the browser and its driver were
+    replaced after every 7 renders (the renders after each replacement show their own pages:
+    the tests above), with the idle pages of the old one closed."""
     log = Path(crawl["report"]["log_file"]).read_text(encoding="utf-8")
     dump = log.split("Dumping Scrapy stats:", 1)[1]
 
@@ -167,11 +173,30 @@ def test_the_renders_share_at_most_four_pages_closed_after_use(crawl):
         found = re.search(rf"'{re.escape(name)}': (\d+)", dump)
         return int(found.group(1)) if found else 0
 
+    renders = PAGES + len(LATE) + 1
+    relaunches = stat("jinjian/browser_relaunches")
+    assert relaunches == (renders - 1) // RENDERS_PER_BROWSER, f"{relaunches} relaunches"
+    browsers = stat("playwright/browser_count")
+    assert browsers == relaunches + 1
     opened, closed = stat("playwright/page_count"), stat("playwright/page_count/closed")
-    assert 0 < opened <= 4 + 1, (
-        f"{opened} pages for {PAGES + len(LATE) + 1} renders (4 at a time, one failed)")
+    assert 0 < opened <= SLOTS * browsers + 1, (
+        f"{opened} pages for {renders} renders ({SLOTS} at a time, one failed) in {browsers} "
+        "browsers")
     assert closed >= 1, "the page of the failed render was not closed"
-    assert stat("playwright/page_count/max_concurrent") <= 4
-    assert opened - closed <= 4, f"{opened} pages opened, {closed} closed"
+    assert stat("playwright/page_count/max_concurrent") <= SLOTS
+    assert opened - closed <= SLOTS, f"{opened} pages opened, {closed} closed"
     # one handler serves http and https, so one Playwright driver runs, not one a scheme
     assert log.count("Starting download handler") == 1
+
+
+def test_the_requests_waiting_are_kept_on_disk_and_removed_after_the_run(crawl):
+    """The crawl's frontier is a disk queue (every request, the renders with their static
+    page too, could be written there: none fell back to memory), in a folder of the run's that
+    is gone once the run ended."""
+    log = Path(crawl["report"]["log_file"]).read_text(encoding="utf-8")
+    dump = log.split("Dumping Scrapy stats:", 1)[1]
+    found = {name: int(n) for name, n in re.findall(r"'(scheduler/[a-z/]+)': (\d+)", dump)}
+    assert found.get("scheduler/enqueued/disk", 0) >= PAGES + len(LATE) + 1, found
+    assert "scheduler/enqueued/memory" not in found and "scheduler/unserializable" not in found
+    state = Path(crawl["store"]) / "crawl-state"
+    assert state.is_dir() and not list(state.glob("queue-*")), list(state.iterdir())

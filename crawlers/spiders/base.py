@@ -120,6 +120,17 @@ class SiteSpider(scrapy.Spider):
     kind = "portal"
     custom_settings: dict[str, Any] = {}
 
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        """With ``JINJIAN_QUEUE_DIR`` (set by ``jinjian crawl``), the requests waiting to be
+        fetched are kept on disk, in a folder of this spider's (Scrapy's ``JOBDIR``: its
+        scheduler's disk queue, the dupefilter's fingerprints beside it), not in memory: a
+        site of 100,000 pages has tens of thousands waiting at once."""
+        super().update_settings(settings)
+        queue = settings.get("JINJIAN_QUEUE_DIR")
+        if queue:
+            settings.set("JOBDIR", os.path.join(queue, cls.name), priority="spider")
+
     def __init__(self, targets: list[dict[str, Any]] | None = None, url: str | None = None,
                  resume: dict[str, TargetResume] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
