@@ -250,8 +250,9 @@ def model_card(report: Report) -> str:
         "at least 0.9 of being an offending ad (an advertorial written as news: the model "
         "judges it alone); "
         "elsewhere the model scores what the unit asserts (without its warning sentences and the "
-        "quoted phrases it only mentions); a unit the tenth model gives under 0.1 of being an "
-        "offending ad has no hit (its rule matches are kept as doubted); a unit with a risk "
+        "quoted phrases it only mentions) and, where something was left out, the whole unit too, "
+        "each category taking the likelier reading; a unit the tenth model gives under 0.1 of "
+        "being an offending ad (read from what it asserts) has no hit (its rule matches are kept as doubted); a unit with a risk "
         "warning is never a model-only category-1 hit.",
         f"- Artefact `nlp/model/{a['file']}` ({a['bytes'] / 1e6:.1f} MB, not committed; `make` "
         "builds it with `jinjian model train`, deterministically). Built with "

@@ -17,6 +17,12 @@
   model-only, as elsewhere).
 - Elsewhere the model scores what the unit asserts (``Verdict.asserted``): its sentences with a
   warning cue and the quoted phrases it only mentions are left out, as the rules leave them.
+  Where something was left out it also scores the whole unit (``Model.score_whole``: the
+  left-out stretches' counts added to the asserted text's) and each category takes the likelier
+  of the two readings; whether the unit is an offending ad at all is still read from what it
+  asserts. On 4-fold cross-validation over train + dev fused macro-F1 0.9026 -> 0.9063 at 55 ->
+  56 hard-negative hits (0.9064 / 55 with a second pass over the whole unit, which costs twice
+  the extra time; the offending-ad probability too as the likelier reading: 0.9062 / 60).
 - Category 1 is judged on the whole unit by both halves; a unit with a risk warning cannot be a
   model-only category-1 hit.
 - A unit the model finds unlikely to be an offending ad at all (its tenth model, trained on every
@@ -34,6 +40,8 @@
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 from nlp.model import CATEGORIES, Model
 from rules.categories import CATEGORIES as CATEGORY_INFO
@@ -89,6 +97,8 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
     ``advertising``: the unit is known to advertise (no not-an-ad gate)."""
     if model is None or not text.strip():
         return rules
+    #: a category's feature row, where the whole unit's reading gave it the likelier score
+    rows: list[tuple[np.ndarray, np.ndarray]] | None = None
     if rules.anti_fraud:
         # news or a warning as a whole, unless it is an advertorial: an offer, and an ad to the
         # model (the model reads all of it, the frame included)
@@ -105,7 +115,19 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
         # the model reads what the unit asserts, as the rules do: not its warning sentences,
         # not the quoted phrases it only mentions
         asserted = rules.asserted if rules.asserted is not None else rules.norm or None
-        probs, row, advertises = model.score(text, asserted)
+        if rules.asserted is None:
+            probs, row, advertises = model.score(text, asserted)
+        else:
+            # and the whole unit, warnings and quotations included (a claim made inside a
+            # warned sentence, a slogan in quotation marks): each category takes the likelier
+            # reading; the offending-ad probability stays that of what the unit asserts
+            ids = model.vocabulary.ids(rules.asserted)
+            probs, row, advertises = model.score_ids(ids)
+            if advertises >= NOT_AN_AD or advertising:  # else no hit whatever the reading
+                whole = model.score_whole(ids, rules.unasserted)
+                rows = [whole.row if w > a else row
+                        for w, a in zip(whole.probs, probs, strict=True)]
+                probs = np.maximum(probs, whole.probs)
     if advertises < NOT_AN_AD and not advertising:
         return Verdict(screening=list(rules.screening), doubted=list(rules.evidence),
                        warning_cues=rules.warning_cues)
@@ -137,7 +159,7 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
                     asserted if asserted is not None else text))
             if not about_money:
                 continue
-        terms = model.top_terms(row, c)
+        terms = model.top_terms(row if rows is None else rows[j], c)
         if not terms:
             continue
         categories.add(c)

@@ -15,7 +15,7 @@ import os
 import platform
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from operator import itemgetter
@@ -145,6 +145,13 @@ class Vocabulary:
 
     def row(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
         """(feature indices, tf-idf values) of already-normalised text."""
+        return _tfidf(self.ids(norm), self._idf(), len(self.words))
+
+    def ids(self, norm: str) -> np.ndarray:
+        """The feature id of every word, word bigram and character n-gram occurrence of
+        already-normalised text (-1 for a word gram outside the vocabulary), unsorted: the
+        counts :meth:`row` weighs. The ids of two texts together are those of their
+        concatenation but for the grams across the seam."""
         words = word_tokens(norm)
         grams = words + list(map(_SPACE_JOIN, zip(words, words[1:], strict=False)))
         # -1 for a gram outside the vocabulary: one C-level pass, no Python frame per gram
@@ -154,8 +161,7 @@ class Vocabulary:
         # found in one Aho–Corasick pass: the counts scikit-learn's char analyzer would make
         # (the automaton's values are feature indices, after the words')
         found = self._automaton().iter(_SPACES_RE.sub(" ", norm))
-        ids = np.concatenate([ids, np.fromiter(map(_second, found), dtype=np.int64)])
-        return _tfidf(ids, self._idf(), len(self.words))
+        return np.concatenate([ids, np.fromiter(map(_second, found), dtype=np.int64)])
 
     def _automaton(self) -> Any:
         automaton = self.__dict__.get("_ac")
@@ -293,10 +299,23 @@ class Model:
         """One text's nine probabilities, its feature row and its offending-ad probability: the
         fast path the crawler takes for every page and ad unit. ``norm``: the text already
         normalised (``Verdict.norm``)."""
-        idx, val = self.vocabulary.row(normalised(text) if norm is None else norm)
+        return self.score_ids(self.vocabulary.ids(normalised(text) if norm is None else norm))
+
+    def score_ids(self, ids: np.ndarray) -> Scored:
+        """:meth:`score` of a text given its feature ids (:meth:`Vocabulary.ids`; sorted in
+        place, none lost: :meth:`score_whole` can add to them)."""
+        idx, val = row = _tfidf(ids, self.vocabulary._idf(), len(self.vocabulary.words))
         p = self.linear.probabilities((val @ self.linear.W[idx])[None, :])[0]
         n = len(CATEGORIES)
-        return Scored(p[:n], (idx, val), float(p[n]))
+        return Scored(p[:n], row, float(p[n]))
+
+    def score_whole(self, ids: np.ndarray, left_out: Sequence[str]) -> Scored:
+        """The scores of a whole unit from the feature ids of what it asserts (``ids``, of
+        ``Verdict.asserted``) and the stretches it leaves out (``Verdict.unasserted``): each
+        stretch is tokenised alone and its counts added, so the whole unit costs the left-out
+        text's tokenising, not a second pass over all of it (the grams across a seam are not
+        counted)."""
+        return self.score_ids(np.concatenate([ids, *map(self.vocabulary.ids, left_out)]))
 
     def top_terms(self, row: tuple[np.ndarray, np.ndarray], category: int, k: int = 5
                   ) -> list[tuple[str, float]]:

@@ -1018,6 +1018,9 @@ class RuleEngine:
         joined = "".join(norms)
         # nothing is left out of what the unit asserts without a warned sentence or a quotation
         n_warned = warned.count(True)
+        asserted, unasserted = (self._asserted(norms, warned, quotes, quoted_ok)
+                                if n_warned or _ANY_QUOTE.search(joined) is not None
+                                else (None, ()))
         return Verdict(
             categories=sorted(scores),
             scores=scores,
@@ -1025,20 +1028,33 @@ class RuleEngine:
             screening=[e for c, _, _, _, e in evidence if not c],
             warning_cues=n_cues,
             norm=joined,
-            asserted=(self._asserted(norms, warned, quotes, quoted_ok)
-                      if n_warned or _ANY_QUOTE.search(joined) is not None else None),
+            asserted=asserted,
+            unasserted=unasserted,
             sentences=sentences,
         )
 
     def _asserted(self, norms: list[str], warned: list[bool],
-                  quotes: dict[int, list[tuple[int, int]]], quoted_ok: bool) -> str | None:
+                  quotes: dict[int, list[tuple[int, int]]], quoted_ok: bool
+                  ) -> tuple[str | None, tuple[str, ...]]:
         """The unit's normalised text without warned sentences and without the quoted
-        stretches that do not fire (``Verdict.asserted``); None when nothing is left out."""
+        stretches that do not fire (``Verdict.asserted``; None when nothing is left out), and
+        the stretches left out, each run of adjacent ones as one (``Verdict.unasserted``)."""
         parts: list[str] = []
-        cut = False
+        cut: list[tuple[int, int]] = []  # (start, end) in the joined text, adjacent merged
+        at_unit = 0
+
+        def leave_out(start: int, end: int) -> None:
+            if end <= start:
+                return
+            if cut and cut[-1][1] >= start:  # adjacent, or quotations that overlap
+                cut[-1] = (cut[-1][0], max(end, cut[-1][1]))
+            else:
+                cut.append((start, end))
+
         for si, norm in enumerate(norms):
             if warned[si]:
-                cut = True
+                leave_out(at_unit, at_unit + len(norm))
+                at_unit += len(norm)
                 continue
             # only the quotations the sentence itself marks as mentioned: a testimonial in
             # quotation marks is asserted even where a footer carries a warning cue
@@ -1047,14 +1063,19 @@ class RuleEngine:
                 spans = self._unasserted_quotes(norm, True)
             if not spans:
                 parts.append(norm)
+                at_unit += len(norm)
                 continue
-            cut = True
             at = 0
             for qs, qe in spans:
                 parts.append(norm[at:qs])
+                leave_out(at_unit + qs, at_unit + qe + 1)
                 at = qe + 1
             parts.append(norm[at:])
-        return "".join(parts) if cut else None
+            at_unit += len(norm)
+        if not cut:
+            return None, ()
+        joined = "".join(norms)
+        return "".join(parts), tuple(joined[a:b] for a, b in cut)
 
     def _context_ok(self, plan: _Plan, unit: _Unit, si: int | None) -> bool:
         """requires / unless in sentence ``si``, or in the whole unit when ``si`` is None."""

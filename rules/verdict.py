@@ -73,6 +73,9 @@ class Verdict:
     # quoted phrases it only mentions (those the rules do not fire on); None when that is all
     # of ``norm``. The classifier judges this text, so it reads the unit as the rules do.
     asserted: str | None = field(default=None, compare=False, repr=False)
+    # the stretches of ``norm`` left out of ``asserted`` (each run of adjacent ones as one), in
+    # order: the classifier adds them to its reading of ``asserted`` for the whole unit's
+    unasserted: tuple[str, ...] = field(default=(), compare=False, repr=False)
     # the rule engine's sentences of the unit, so the fusion quotes the model's evidence from
     # them without splitting the text again (not serialised; the fused verdict drops them)
     sentences: list[Sentence] | None = field(default=None, compare=False, repr=False)

@@ -55,6 +55,21 @@ def test_the_fast_path_gives_scikit_learn_s_probabilities(model):
             assert model.top_terms(model.score(t).row, c) == full.top_terms(full.score(t).row, c)
 
 
+def test_the_whole_unit_s_reading_adds_the_left_out_stretches_to_the_asserted_text(model):
+    """``score_ids`` scores as ``score`` does; ``score_whole``: the asserted text's counts with
+    each left-out stretch's added (no gram across a seam)."""
+    asserted, left = "今天天气不错。", ("群里张老师说跟着我买保你一个月翻倍，别信。", "保本保息")
+    voc = model.vocabulary
+    ids = voc.ids(asserted)
+    first = model.score_ids(ids)
+    alone = model.score(asserted, asserted)
+    assert np.array_equal(first.probs, alone.probs) and first.advertises == alone.advertises
+    whole = model.score_whole(ids, left)
+    every = np.sort(np.concatenate([voc.ids(t) for t in (asserted, *left)]))
+    assert np.array_equal(whole.row[0], np.unique(every[every >= 0]))
+    assert np.array_equal(model.score_whole(voc.ids(asserted), ()).probs, alone.probs)
+
+
 def test_a_rule_hit_stands_whatever_the_model_says(model):
     text = "月息1.2分，本金无忧，利息按月到账——福宁投资"
     rules = get_engine().match(text)

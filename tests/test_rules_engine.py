@@ -582,6 +582,13 @@ def test_the_text_a_unit_asserts_leaves_out_warnings_and_mentioned_quotes():
     assert warned.asserted == "今天天气不错。"
     mentioned = engine.match("本公司从未授权任何人以“保本理财”名义销售产品。")
     assert mentioned.asserted is not None and "保本" not in mentioned.asserted
+    # and what it leaves out, in order, each run of adjacent stretches as one
+    assert engine.match("鑫盈宝保本保息，年化8%，立即注册").unasserted == ()
+    assert warned.unasserted == (warned.norm[:-len("今天天气不错。")],)
+    assert len(mentioned.unasserted) == 1 and "保本理财" in mentioned.unasserted[0]
+    for v in (warned, mentioned):
+        assert v.asserted is not None
+        assert len(v.asserted) + sum(map(len, v.unasserted)) == len(v.norm)
 
 
 def test_court_report_with_quotes_and_numbers_fires_nothing():
