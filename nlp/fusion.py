@@ -35,6 +35,10 @@
   an ad however short it is.
 - A model-only hit of categories 2–5 and 7 needs a sign that the unit is about money at all
   (lexicon ``money_context``): superlatives, experts and user counts also sell water purifiers.
+  The sign is looked for in what the unit asserts, and in the whole unit for a category whose
+  likelier reading was the whole unit's (CV as above, with the label fixes of this round's
+  corpus: 0.9080 -> 0.9083 at 57 hard-negative hits; the whole unit for every category: 0.9083
+  at 59).
 """
 
 from __future__ import annotations
@@ -157,7 +161,9 @@ def fuse(rules: Verdict, text: str, model: Model | None, *, advertising: bool = 
             if about_money is None:
                 about_money = bool(_lexicon("money_context").search(
                     asserted if asserted is not None else text))
-            if not about_money:
+            # a category the whole unit's reading gave may find its money in the left-out text
+            if not about_money and not (rows is not None and rows[j] is not row
+                                        and _lexicon("money_context").search(rules.norm)):
                 continue
         terms = model.top_terms(row if rows is None else rows[j], c)
         if not terms:
