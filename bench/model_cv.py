@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-#: configuration name -> overrides: C (LinearSVC), words / chars (TfidfVectorizer keyword
+#: configuration name -> overrides: C (LinearSVC), C_by (target -> C), words / chars (TfidfVectorizer keyword
 #: arguments), class_weight, estimator ("svm" or "lr")
 CONFIGS: dict[str, dict[str, Any]] = {
     "base": {},
@@ -52,6 +52,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "chars1-3-C1": {"chars": {"ngram_range": (1, 3)}, "C": 1.0},
     "chars1-3-C0.3": {"chars": {"ngram_range": (1, 3)}, "C": 0.3},
     "chars1-4-C2": {"chars": {"ngram_range": (1, 4)}, "C": 2.0},
+    "C1-3,7at2": {"C": 1.0, "C_by": {3: 2.0, 7: 2.0}},
+    "C1-3,7at0.5": {"C": 1.0, "C_by": {3: 0.5, 7: 0.5}},
 }
 
 
@@ -77,7 +79,8 @@ def _configure(overrides: dict[str, Any]) -> None:
                 "class_weight", "balanced"), max_iter=2000)
         from sklearn.svm import LinearSVC
 
-        return LinearSVC(C=m.SVM_C, class_weight=overrides.get("class_weight", "balanced"),
+        return LinearSVC(C=overrides.get("C_by", {}).get(target, m.SVM_C),
+                         class_weight=overrides.get("class_weight", "balanced"),
                          random_state=0, max_iter=5000)
 
     m._vectorizer = vectorizer
