@@ -1018,7 +1018,7 @@ class RuleEngine:
         joined = "".join(norms)
         # nothing is left out of what the unit asserts without a warned sentence or a quotation
         n_warned = warned.count(True)
-        asserted, unasserted = (self._asserted(norms, warned, quotes, quoted_ok)
+        asserted, unasserted = (self._asserted(norms, joined, warned, quotes, quoted_ok)
                                 if n_warned or _ANY_QUOTE.search(joined) is not None
                                 else (None, ()))
         return Verdict(
@@ -1033,12 +1033,13 @@ class RuleEngine:
             sentences=sentences,
         )
 
-    def _asserted(self, norms: list[str], warned: list[bool],
+    def _asserted(self, norms: list[str], joined: str, warned: list[bool],
                   quotes: dict[int, list[tuple[int, int]]], quoted_ok: bool
                   ) -> tuple[str | None, tuple[str, ...]]:
-        """The unit's normalised text without warned sentences and without the quoted
-        stretches that do not fire (``Verdict.asserted``; None when nothing is left out), and
-        the stretches left out, each run of adjacent ones as one (``Verdict.unasserted``)."""
+        """The unit's normalised text (its sentences ``norms``, ``joined``) without warned
+        sentences and without the quoted stretches that do not fire (``Verdict.asserted``; None
+        when nothing is left out), and the stretches left out, each run of adjacent ones as one
+        (``Verdict.unasserted``)."""
         parts: list[str] = []
         cut: list[tuple[int, int]] = []  # (start, end) in the joined text, adjacent merged
         at_unit = 0
@@ -1074,7 +1075,6 @@ class RuleEngine:
             at_unit += len(norm)
         if not cut:
             return None, ()
-        joined = "".join(norms)
         return "".join(parts), tuple(joined[a:b] for a, b in cut)
 
     def _context_ok(self, plan: _Plan, unit: _Unit, si: int | None) -> bool:
