@@ -195,6 +195,9 @@ class PagePoolHandler(ScrapyPlaywrightDownloadHandler):
             for _ in range(slots):  # every slot: the renders in flight end, none starts
                 await self._gate.acquire()
             try:
+                # not scrapy-playwright's _close(): it keeps ``self.browser`` (so no browser
+                # would be launched again), leaves the disconnected listener to race this, and
+                # skips the driver's exit when a context fails to close
                 while self._idle:
                     await self._close_page(self._idle.pop()[0])
                 browser = getattr(self, "browser", None)
