@@ -109,13 +109,22 @@ def state_dir(store: str) -> Path:
     return Path(store) / "crawl-state"
 
 
-def journal_path(targets: TargetsFile, store: str) -> Path:
-    """The journal of a run of these targets (the same targets → the same journal)."""
+def _targets_digest(targets: TargetsFile) -> str:
     spec = {"allow_private_addresses": targets.allow_private_addresses,
             "targets": [{k: v for k, v in t.to_dict().items() if k != "line"}
                         for t in targets.targets]}
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-    return state_dir(store) / f"journal-{digest}.jsonl"
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def journal_path(targets: TargetsFile, store: str) -> Path:
+    """The journal of a run of these targets (the same targets → the same journal)."""
+    return state_dir(store) / f"journal-{_targets_digest(targets)}.jsonl"
+
+
+def queue_path(targets: TargetsFile, store: str) -> Path:
+    """The folder of a run's requests waiting to be fetched (Scrapy's ``JOBDIR``, one per
+    spider); removed before and after every run."""
+    return state_dir(store) / f"queue-{_targets_digest(targets)}"
 
 
 _HELD_LOCKS: list[Any] = []  # the open lock files of this process (closing one releases it)
@@ -190,7 +199,7 @@ def run_crawl(targets: TargetsFile, store: str, *, log_dir: Path, polite: bool =
         log_file = log_dir / f"crawl-{_stamp().replace(':', '')}-{os.getpid()}.log"
     # the requests waiting to be fetched, on disk (SiteSpider.update_settings); a killed run's
     # are dropped: its journal, not Scrapy's queue, says what a resumed run has left to do
-    queue_dir = journal.with_name(journal.stem.replace("journal-", "queue-", 1))
+    queue_dir = queue_path(targets, store)
     if run is None:
         shutil.rmtree(queue_dir, ignore_errors=True)
     plans: dict[str, Any] = {}
