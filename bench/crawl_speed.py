@@ -441,7 +441,8 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
 
 
 def full_results(store: Path, site: str) -> dict[str, float]:
-    """Pages of the site, rendered pages, ad units, hits and Scrapy's elapsed seconds."""
+    """Pages of the site, rendered pages, ad units, hits, Scrapy's elapsed seconds and how many
+    times the browser was replaced (`jinjian/browser_relaunches`)."""
     sys.path.insert(0, str(REPO))
     from indexer import SQLiteStore
 
@@ -458,11 +459,12 @@ def full_results(store: Path, site: str) -> dict[str, float]:
                 landings += 1
         hits = s.count_hits()
     logs = sorted((store / "logs").glob("crawl-*.log"))
-    elapsed = [float(m) for m in re.findall(r"'elapsed_time_seconds': ([\d.]+)",
-                                            logs[-1].read_text(encoding="utf-8"))]
+    log = logs[-1].read_text(encoding="utf-8")
+    elapsed = [float(m) for m in re.findall(r"'elapsed_time_seconds': ([\d.]+)", log)]
+    relaunches = [int(m) for m in re.findall(r"'jinjian/browser_relaunches': (\d+)", log)]
     return {"pages": pages, "rendered": rendered, "ads": ads, "script_ads": script_ads,
-            "landings": landings,
-            "hits": hits, "elapsed": max(elapsed) if elapsed else 0.0}
+            "landings": landings, "hits": hits, "elapsed": max(elapsed) if elapsed else 0.0,
+            "browser_relaunches": sum(relaunches)}
 
 
 def extraction_cost(site_pages: dict[str, bytes], filter_list: str, url: str) -> str:
@@ -562,6 +564,7 @@ def main() -> None:
     if args.json is not None:
         args.json.write_text(json.dumps({
             "pages": f["pages"], "rendered": f["rendered"], "crawl_seconds": f["elapsed"],
+            "browser_relaunches": f["browser_relaunches"],
             "wall_seconds": full_wall, "cpu_seconds": full_cpu, "crawl_process_cpu_seconds": full_own,
             "writer_cpu_seconds": full_writer,
             "peak_pss_mb": full_mem / 1024,

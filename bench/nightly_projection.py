@@ -19,11 +19,20 @@ Projected for --target pages (100,000) from those figures, stated with what they
   --latency seconds takes one request every max(delay, latency) s. Requests = pages x (1 +
   rendered share): a rendered page is fetched twice (static, then by the browser). Time bound by
   politeness = requests / (workers x CONCURRENT_REQUESTS / max(delay, latency)).
-- The projection is the larger of the two bounds. Memory: the large crawl's peak, plus its
-  growth per page over the second half of the large crawl (sampled every 5 s) times the pages
-  beyond it (per worker; two workers hold two such process trees). The growth between the
-  small and the large crawl is printed beside it: it also counts what fills once and stays
-  (SQLite's page cache, the verdict and full-text caches, the browser's reused pages).
+- The projection is the larger of the two bounds. Memory, per worker (two workers hold two such
+  process trees), is the large crawl's peak (the process tree's) plus the growth of what grows
+  with the pages, times the pages beyond it:
+  - the crawl process and its store writer grow: their growth per page is the Theil-Sen slope
+    of their PSS (sampled every 5 s) over the large crawl's second half. What grows there is
+    the dedup state (URLs, body hashes, fingerprints);
+  - the browser and its driver do not, when the browser was replaced during the large crawl
+    (crawlers/render.py replaces browser and driver every JINJIAN_RENDERS_PER_BROWSER renders,
+    so each life starts afresh and the large crawl has seen at least one whole life): their
+    memory rises over a life and falls at the replacement, and a slope over part of the crawl
+    is that rise, not growth over the night. When the browser was never replaced, its slope is
+    added too.
+  The growth between the small and the large crawl is printed beside it: it also counts what
+  fills once and stays (SQLite's page cache, the verdict and full-text caches).
 
 Run: .venv/bin/python bench/nightly_projection.py [--pages 2000 10000] [--target 100000]
 Smoke run: .venv/bin/python bench/nightly_projection.py --pages 100 400
@@ -77,25 +86,33 @@ def main() -> None:
     share = large["rendered"] / large["pages"]
     between = max(0.0, (large["peak_pss_mb"] - small["peak_pss_mb"])
                   / (large["pages"] - small["pages"]))
-    within = _late_growth(large)
-    growth = within if within is not None else between
-    peak = large["peak_pss_mb"] + growth * max(0, args.target - large["pages"])
+    beyond = max(0, args.target - large["pages"])
+    by = large.get("peak_pss_mb_by_process") or {}
+    relaunches = large.get("browser_relaunches", 0)
+    own = _late_growth(large, parts=(1, 2))
+    browser = None if relaunches else _late_growth(large, parts=(3,))
+    if own is not None:
+        peak = large["peak_pss_mb"] + (own + (browser or 0.0)) * beyond
+    else:  # too few samples: the growth between the two crawls
+        peak = large["peak_pss_mb"] + between * beyond
     delay = max(settings.DOWNLOAD_DELAY, args.latency / settings.AUTOTHROTTLE_TARGET_CONCURRENCY)
     requests = args.target * (1 + share)
 
     print(f"\npeak memory of a {large['pages']}-page crawl: {large['peak_pss_mb']:.0f} MB "
           f"(PSS of the process tree; {small['pages']} pages: {small['peak_pss_mb']:.0f} MB, "
           f"{between * 1000:.2f} MB more per 1,000 pages between the two crawls)")
-    by = large.get("peak_pss_mb_by_process") or {}
     if by:
         print(f"  each on its own: the crawl process {by.get('crawl', 0):.0f} MB, the store "
               f"writer {by.get('writer', 0):.0f} MB, the browser and its driver "
               f"{by.get('browser', 0):.0f} MB")
-    if within is not None:
-        print(f"  within the {large['pages']}-page crawl, over its second half: "
-              f"{within * 1000:.2f} MB more per 1,000 pages (Theil-Sen slope of the tree's PSS "
-              "sampled every 5 s; the caches fill in the first half: SQLite's page cache, the "
-              "verdict and full-text line caches, the browser's pages)")
+    if own is not None:
+        print(f"  within the {large['pages']}-page crawl, over its second half: the crawl process "
+              f"and its writer {own * 1000:.2f} MB more per 1,000 pages (Theil-Sen slope of their "
+              "PSS sampled every 5 s; the caches fill in the first half)")
+    print(f"  the browser was replaced {relaunches} time{'' if relaunches == 1 else 's'} "
+          + ("(each life starts afresh: the browser's memory is not extrapolated)" if relaunches else
+             f"(never: its growth, {(browser or 0.0) * 1000:.2f} MB per 1,000 pages over the "
+             "second half, is extrapolated)"))
     print(f"measured at {large['pages']} pages: {rate:.1f} pages/s, {cpu_page * 1000:.1f} CPU ms "
           f"a page (process tree), {share:.1%} rendered; load average "
           f"{large['load_before']:.1f} → {large['load_after']:.1f} (other work slows it)")
@@ -115,22 +132,24 @@ def main() -> None:
           f"DOWNLOAD_DELAY {settings.DOWNLOAD_DELAY} s and CONCURRENT_REQUESTS "
           f"{settings.CONCURRENT_REQUESTS} from crawlers/settings.py; sites answering in "
           f"{args.latency} s; at least {settings.CONCURRENT_REQUESTS * args.cores} sites to crawl "
-          "side by side; memory growing linearly with pages at the rate "
-          + ("of the large crawl's second half" if within is not None
-             else "between the two crawls"))
+          "side by side; the crawl process's memory growing linearly with pages at the rate "
+          "of the large crawl's second half"
+          + ("; the browser's bounded by its replacement every "
+             "JINJIAN_RENDERS_PER_BROWSER renders" if relaunches else ", the browser's too"))
 
 
-def _late_growth(figures: dict) -> float | None:
-    """MB a page by which the process tree's PSS grew over the second half of the crawl (its
-    samples every 5 s before the crawl ended; pages taken as proportional to time), as the
+def _late_growth(figures: dict, parts: tuple[int, ...]) -> float | None:
+    """MB a page by which the PSS of ``parts`` (of each sample: 1 the crawl process, 2 its store
+    writer, 3 the browser and its driver) grew over the second half of the crawl (its samples
+    every 5 s before the crawl ended; pages taken as proportional to time), as the
     Theil-Sen slope: the median of the slopes between every two samples, which a few swings of
     the browser's memory (±100 MB as its pages are recycled) do not move as they moved a least-
     squares line (0.00 and 10.17 MB per 1,000 pages in two runs of the same crawl); None without
     enough samples."""
     series = figures.get("pss_mb_every_5s") or []
     end = figures["crawl_seconds"]
-    points = [(t * figures["pages"] / end, c + w + b) for t, c, w, b in series
-              if end / 2 <= t <= end]
+    points = [(sample[0] * figures["pages"] / end, sum(sample[i] for i in parts))
+              for sample in series if end / 2 <= sample[0] <= end]
     if len(points) < 4:
         return None
     slopes = sorted((y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points)
